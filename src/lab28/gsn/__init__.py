@@ -1,0 +1,1 @@
+"""The GSN (Geometric Shape Numbers) workload: labels, data, augmentation, task."""
