@@ -1,0 +1,150 @@
+"""Label-aware, batched augmentation for GSN: transforms take (images, counts) and return both.
+
+Each transform picks its own random subset of the batch with its own probability (default 0: off), so a whole
+batch is augmented with a few tensor ops on whatever device it lives on. Geometry permutes the six counts
+exactly (see `lab28.gsn.labels`); the class is never stored here, it is re-encoded from the returned counts.
+Images are float tensors N x 1 x 28 x 28 in [0, 1] (photometric transforms need floats).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from lab28.gsn.labels import HFLIP_PERM, ROT90_CCW_PERM, VFLIP_PERM
+
+
+def _compose(first: tuple[int, ...], then: tuple[int, ...]) -> tuple[int, ...]:
+    """Permutation equal to applying `first` and then `then` (both as new = old[perm])."""
+    return tuple(first[k] for k in then)
+
+
+ROT90_CW_PERM = _compose(_compose(ROT90_CCW_PERM, ROT90_CCW_PERM), ROT90_CCW_PERM)
+
+
+@dataclass
+class GSNAugmentConfig:
+    """Probabilities (per image) and strengths of each augmentation; all off by default."""
+
+    hflip: float = 0.0  # probability of a horizontal flip (right <-> left)
+    vflip: float = 0.0  # probability of a vertical flip (up <-> down)
+    rot90: float = 0.0  # probability of a 90 degree turn, clockwise or counter-clockwise at random
+    brightness_contrast: float = 0.0  # probability of a mild brightness/contrast change
+    brightness: float = 0.1  # max additive shift (pixel range is 0..1)
+    contrast: float = 0.2  # max relative contrast change
+    noise: float = 0.0  # probability of additive Gaussian noise
+    noise_variance: float = 0.1  # as a fraction of the max pixel value (the seed report's 10%)
+    erase: float = 0.0  # probability of erasing one small rectangle
+    erase_area: tuple[float, float] = (0.01, 0.05)  # fraction of the image area erased
+
+    def any_enabled(self) -> bool:
+        return any(p > 0 for p in (self.hflip, self.vflip, self.rot90, self.brightness_contrast, self.noise, self.erase))
+
+    def validate(self) -> None:
+        for name in ("hflip", "vflip", "rot90", "brightness_contrast", "noise", "erase"):
+            p = getattr(self, name)
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"augmentation probability {name} must be in [0, 1], got {p}")
+        lo, hi = self.erase_area
+        if not 0.0 < lo <= hi < 1.0:
+            raise ValueError(f"erase_area must satisfy 0 < lo <= hi < 1, got {self.erase_area}")
+
+
+def _pick(n: int, p: float, device, generator) -> torch.Tensor:
+    return torch.rand(n, device=device, generator=generator) < p
+
+
+def _apply_geometry(images, counts, mask, transformed, perm):
+    m4 = mask.view(-1, 1, 1, 1)
+    images = torch.where(m4, transformed, images)
+    counts = torch.where(mask.view(-1, 1), counts[:, list(perm)], counts)
+    return images, counts
+
+
+def hflip(images, counts, p=1.0, generator=None):
+    """Mirror left-right: right and left triangles swap."""
+    mask = _pick(images.shape[0], p, images.device, generator)
+    return _apply_geometry(images, counts, mask, images.flip(-1), HFLIP_PERM)
+
+
+def vflip(images, counts, p=1.0, generator=None):
+    """Mirror top-bottom: up and down triangles swap."""
+    mask = _pick(images.shape[0], p, images.device, generator)
+    return _apply_geometry(images, counts, mask, images.flip(-2), VFLIP_PERM)
+
+
+def rot90(images, counts, p=1.0, generator=None):
+    """Turn by 90 degrees, each chosen image clockwise or counter-clockwise with equal chance."""
+    n = images.shape[0]
+    mask = _pick(n, p, images.device, generator)
+    ccw = torch.rand(n, device=images.device, generator=generator) < 0.5
+    images, counts = _apply_geometry(
+        images, counts, mask & ccw, torch.rot90(images, 1, dims=(-2, -1)), ROT90_CCW_PERM
+    )
+    return _apply_geometry(images, counts, mask & ~ccw, torch.rot90(images, -1, dims=(-2, -1)), ROT90_CW_PERM)
+
+
+def brightness_contrast(images, counts, p=1.0, brightness=0.1, contrast=0.2, generator=None):
+    """x -> (x - mean) * c + mean + b per image; mild, so shapes stay recognisable. Counts unchanged."""
+    n, dev = images.shape[0], images.device
+    mask = _pick(n, p, dev, generator).view(-1, 1, 1, 1)
+    c = 1 + (torch.rand(n, 1, 1, 1, device=dev, generator=generator) * 2 - 1) * contrast
+    b = (torch.rand(n, 1, 1, 1, device=dev, generator=generator) * 2 - 1) * brightness
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    changed = ((images - mean) * c + mean + b).clamp(0, 1)
+    return torch.where(mask, changed, images), counts
+
+
+def gaussian_noise(images, counts, p=1.0, variance=0.1, generator=None):
+    """Add N(0, variance * max pixel) noise (max pixel is 1 here). Not clamped: clamping would bias the mean."""
+    mask = _pick(images.shape[0], p, images.device, generator).view(-1, 1, 1, 1)
+    noise = torch.randn(images.shape, device=images.device, generator=generator, dtype=images.dtype)
+    return torch.where(mask, images + noise * variance**0.5, images), counts
+
+
+def random_erase(images, counts, p=1.0, area=(0.01, 0.05), generator=None):
+    """Zero one random rectangle per chosen image. Small areas only: a large one could erase a shape
+    and make the counts wrong."""
+    n, _, h, w = images.shape
+    dev = images.device
+    mask = _pick(n, p, dev, generator)
+    frac = area[0] + torch.rand(n, device=dev, generator=generator) * (area[1] - area[0])
+    log_ratio = (torch.rand(n, device=dev, generator=generator) * 2 - 1) * 1.2  # aspect in ~[0.3, 3.3]
+    ratio = torch.exp(log_ratio)
+    eh = (frac * h * w * ratio).sqrt().clamp(1, h).round()
+    ew = (frac * h * w / ratio).sqrt().clamp(1, w).round()
+    top = (torch.rand(n, device=dev, generator=generator) * (h - eh + 1)).floor()
+    left = (torch.rand(n, device=dev, generator=generator) * (w - ew + 1)).floor()
+    rows = torch.arange(h, device=dev).view(1, h, 1)
+    cols = torch.arange(w, device=dev).view(1, 1, w)
+    inside = (
+        (rows >= top.view(-1, 1, 1)) & (rows < (top + eh).view(-1, 1, 1))
+        & (cols >= left.view(-1, 1, 1)) & (cols < (left + ew).view(-1, 1, 1))
+    )
+    erase = (inside & mask.view(-1, 1, 1)).unsqueeze(1)
+    return images.masked_fill(erase, 0.0), counts
+
+
+class GSNAugment:
+    """All enabled transforms in a fixed order: geometry first (permutes counts), then photometric."""
+
+    def __init__(self, config: GSNAugmentConfig):
+        config.validate()
+        self.config = config
+
+    def __call__(self, images: torch.Tensor, counts: torch.Tensor, generator: torch.Generator | None = None):
+        c = self.config
+        if c.hflip > 0:
+            images, counts = hflip(images, counts, c.hflip, generator)
+        if c.vflip > 0:
+            images, counts = vflip(images, counts, c.vflip, generator)
+        if c.rot90 > 0:
+            images, counts = rot90(images, counts, c.rot90, generator)
+        if c.brightness_contrast > 0:
+            images, counts = brightness_contrast(images, counts, c.brightness_contrast, c.brightness, c.contrast, generator)
+        if c.erase > 0:
+            images, counts = random_erase(images, counts, c.erase, c.erase_area, generator)
+        if c.noise > 0:
+            images, counts = gaussian_noise(images, counts, c.noise, c.noise_variance, generator)
+        return images, counts
