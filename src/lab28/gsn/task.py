@@ -1,0 +1,140 @@
+"""The GSN multitask task: loss, settings, decoding and metrics. The trainer knows nothing of shapes.
+
+Settings:
+- `cls`: NLL on the 135 classes only;
+- `reg`: SmoothL1 on the six counts only; classes are read off the predicted counts by decoding them to the
+  nearest valid configuration (two types, ten shapes), so all three settings report comparable accuracy;
+- `joint`: NLL + lambda * SmoothL1.
+In `cls` the count metrics come from the decoded class (its counts), for the same reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from lab28.gsn.augment import GSNAugment, GSNAugmentConfig
+from lab28.gsn.labels import (
+    NUM_CLASSES, NUM_PAIRS, SHAPES, SPLITS_PER_PAIR, all_class_counts, class_to_pair, encode_counts,
+)
+from lab28.metrics import classification_metrics, confusion_matrix, per_class_scores, regression_metrics
+
+SETTINGS = ("cls", "reg", "joint")
+# Pixel statistics of GSN images scaled to [0, 1] (fill ratio ~0.30): centring the input speeds up training.
+PIXEL_MEAN, PIXEL_STD = 0.30, 0.46
+
+
+@dataclass
+class GSNTaskConfig:
+    setting: str = "joint"  # cls | reg | joint
+    lam: float = 1.0  # weight of the count loss in the joint setting
+
+    def validate(self) -> None:
+        if self.setting not in SETTINGS:
+            raise ValueError(f"setting must be one of {SETTINGS}, got {self.setting!r}")
+        if self.lam < 0:
+            raise ValueError(f"lambda must be >= 0, got {self.lam}")
+
+
+def nearest_class(counts: torch.Tensor) -> torch.Tensor:
+    """Class of the valid configuration closest (Euclidean) to each row of predicted counts."""
+    table = all_class_counts().to(counts.device, torch.float32)  # 135 x 6
+    return torch.cdist(counts.float(), table).argmin(dim=1)
+
+
+class GSNTask:
+    """Owns how a batch becomes model input, the loss, the decoding of outputs and the metrics."""
+
+    name = "gsn"
+    default_monitor = ("val_accuracy", "max")
+
+    def __init__(self, config: GSNTaskConfig, augment: GSNAugmentConfig | None = None):
+        config.validate()
+        self.config = config
+        self.augment = GSNAugment(augment) if augment is not None and augment.any_enabled() else None
+
+    # -- data -------------------------------------------------------------------------------------------
+    def prepare_batch(self, images: torch.Tensor, counts: torch.Tensor, train: bool, generator=None):
+        """uint8 images + counts -> normalised float input and targets (augmented when training)."""
+        x = images.float().div_(255.0)
+        if train and self.augment is not None:
+            x, counts = self.augment(x, counts, generator)
+        x = (x - PIXEL_MEAN) / PIXEL_STD
+        # The class is always recomputed from the (possibly permuted) counts: never stale.
+        return x, {"counts": counts, "classes": encode_counts(counts)}
+
+    # -- loss -------------------------------------------------------------------------------------------
+    def loss(self, outputs, targets) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        log_probs, counts_pred = outputs
+        setting = self.config.setting
+        parts: dict[str, torch.Tensor] = {}
+        total = torch.zeros((), device=log_probs.device)
+        if setting in ("cls", "joint"):
+            parts["cls_loss"] = F.nll_loss(log_probs.float(), targets["classes"])
+            total = total + parts["cls_loss"]
+        if setting in ("reg", "joint"):
+            parts["reg_loss"] = F.smooth_l1_loss(counts_pred.float(), targets["counts"].float())
+            total = total + (self.config.lam if setting == "joint" else 1.0) * parts["reg_loss"]
+        return total, parts
+
+    # -- decoding ---------------------------------------------------------------------------------------
+    def predict(self, outputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """(predicted classes, predicted counts) as the setting defines them."""
+        log_probs, counts_pred = outputs
+        setting = self.config.setting
+        if setting == "reg":
+            return nearest_class(counts_pred), counts_pred.float()
+        classes = log_probs.argmax(dim=1)
+        if setting == "cls":
+            return classes, all_class_counts().to(classes.device)[classes].float()
+        return classes, counts_pred.float()
+
+    # -- metrics ----------------------------------------------------------------------------------------
+    def metrics(self, outputs, targets) -> dict[str, float]:
+        """All validation metrics for the concatenated outputs of a whole split."""
+        pred_classes, pred_counts = self.predict(outputs)
+        true_classes = targets["classes"]
+        cm = confusion_matrix(pred_classes, true_classes, NUM_CLASSES)
+        out = classification_metrics(cm)
+        out.update(pair_metrics(cm))
+        out.update(regression_metrics(pred_counts.cpu(), targets["counts"].cpu(), SHAPES))
+        return out
+
+    def confusion(self, outputs, targets) -> torch.Tensor:
+        return confusion_matrix(self.predict(outputs)[0], targets["classes"], NUM_CLASSES)
+
+
+def pair_confusion(cm: torch.Tensor) -> torch.Tensor:
+    """15 x 15 confusion of unordered shape pairs, summed from the 135 x 135 class confusion."""
+    pair_of = class_to_pair(torch.arange(NUM_CLASSES))
+    onehot = F.one_hot(pair_of, NUM_PAIRS).to(cm.dtype)  # 135 x 15
+    return onehot.T @ cm @ onehot
+
+
+def pair_metrics(cm: torch.Tensor) -> dict[str, float]:
+    """Pair accuracy (right two shape types, whatever the split) and per-pair accuracies.
+
+    `pair_accuracy`: fraction of images whose unordered pair of types is right.
+    `pair_exact_accuracy/<pair>`: top-1 class accuracy within each true pair.
+    `pair_type_accuracy/<pair>`: fraction of that pair's images with the right pair.
+    """
+    from lab28.gsn.labels import pair_name
+
+    pcm = pair_confusion(cm).double()
+    total = pcm.sum().item()
+    out = {"pair_accuracy": pcm.diagonal().sum().item() / total if total else 0.0}
+    support = pcm.sum(dim=1)
+    cmd = cm.double()
+    for p in range(NUM_PAIRS):
+        if support[p] == 0:
+            continue
+        block = slice(p * SPLITS_PER_PAIR, (p + 1) * SPLITS_PER_PAIR)
+        exact = cmd[block, block].diagonal().sum().item()
+        out[f"pair_type_accuracy/{pair_name(p)}"] = pcm[p, p].item() / support[p].item()
+        out[f"pair_exact_accuracy/{pair_name(p)}"] = exact / support[p].item()
+    return out
+
+
+__all__ = ["GSNTask", "GSNTaskConfig", "SETTINGS", "nearest_class", "pair_confusion", "pair_metrics", "per_class_scores"]

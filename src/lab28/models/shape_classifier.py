@@ -1,0 +1,98 @@
+"""The GSN lab model: the protocol's fixed backbone and two free heads.
+
+Backbone (must not change, GUIDE.md §1): four 3x3 convolutions (1->8->16->32->64, stride 1, padding 1, ReLU)
+at full 28x28 resolution, flatten, Linear(64*28*28 -> 256), ReLU. The model returns (log_probs, counts).
+
+Heads:
+- `flat`: Linear(256 -> 135) + log_softmax, the textbook head.
+- `factored` (default): the head scores each shape type's count separately (6 x 10 logits for counts 0..9)
+  and a class's score is the sum of its six count scores, normalised over the 135 valid configurations.
+  Why: a flat 135-way softmax sees about 60 training images per class; the factored head shares what it learns
+  about "how many circles" across every class containing circles, and its output is still a proper
+  log-probability over exactly the 135 classes. A small free 135-way term keeps pair-specific corrections.
+- The count head is Linear(256 -> 6) on the same features (SmoothL1 target: the raw counts).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from lab28.gsn.labels import NUM_CLASSES, NUM_SHAPES, TOTAL_SHAPES, all_class_counts
+from lab28.models.registry import register_model
+
+FEATURES = 256
+
+
+class GSNBackbone(nn.Module):
+    """The fixed lab backbone, layer for layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv2d(1, 8, 3, stride=1, padding=1), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=1, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=1, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=1, padding=1), nn.ReLU(),
+        )
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(64 * 28 * 28, FEATURES), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.convs(x))
+
+
+class FactoredCountHead(nn.Module):
+    """Class log-probabilities from per-shape count scores (see module docstring)."""
+
+    def __init__(self, in_features: int = FEATURES, free_term: bool = True):
+        super().__init__()
+        self.count_scores = nn.Linear(in_features, NUM_SHAPES * (TOTAL_SHAPES))  # counts 0..9 per shape
+        self.free = nn.Linear(in_features, NUM_CLASSES) if free_term else None
+        if self.free is not None:
+            nn.init.zeros_(self.free.weight)
+            nn.init.zeros_(self.free.bias)
+        # indicator[s * 10 + c, k] = 1 when class k has count c of shape s: class score = scores @ indicator.
+        counts = all_class_counts()  # 135 x 6
+        indicator = torch.zeros(NUM_SHAPES * TOTAL_SHAPES, NUM_CLASSES)
+        for k in range(NUM_CLASSES):
+            for s in range(NUM_SHAPES):
+                indicator[s * TOTAL_SHAPES + int(counts[k, s]), k] = 1.0
+        self.register_buffer("indicator", indicator, persistent=False)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        scores = self.count_scores(h) @ self.indicator.to(h.dtype)
+        if self.free is not None:
+            scores = scores + self.free(h)
+        return scores
+
+
+class ShapeClassifier(nn.Module):
+    """Fixed backbone + classification head (log-probabilities over 135 classes) + count head (6 values)."""
+
+    def __init__(self, head: str = "factored", dropout: float = 0.0):
+        super().__init__()
+        self.backbone = GSNBackbone()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        if head == "flat":
+            self.cls_head: nn.Module = nn.Linear(FEATURES, NUM_CLASSES)
+        elif head == "factored":
+            self.cls_head = FactoredCountHead(FEATURES)
+        else:
+            raise ValueError(f"unknown head {head!r}; choose 'flat' or 'factored'")
+        self.count_head = nn.Linear(FEATURES, NUM_SHAPES)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The 256 backbone features (after ReLU), used by the dead-neuron analysis."""
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.dropout(self.backbone(x))
+        log_probs = F.log_softmax(self.cls_head(h).float(), dim=1)
+        counts = self.count_head(h).float()
+        return log_probs, counts
+
+
+@register_model("shape-classifier")
+def shape_classifier(head: str = "factored", dropout: float = 0.0) -> ShapeClassifier:
+    return ShapeClassifier(head=head, dropout=dropout)
