@@ -1,0 +1,97 @@
+"""Configuration of one GSN run (a dataclass tree saved as config.json) and the presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab28.gsn.augment import GSNAugmentConfig
+from lab28.gsn.task import GSNTaskConfig
+from lab28.train.config import TrainConfig
+from lab28.train.early_stopping import EarlyStoppingConfig
+
+PRESETS = ("lab", "quick")
+
+
+@dataclass
+class GSNDataConfig:
+    path: str = ""  # folder of a GSN-format data set; empty = generate synthetic data
+    synth_n: int = 10000  # synthetic images when no path is given
+    synth_seed: int = 0
+    val_size: int = 1000  # the last val_size rows validate (official split: 9,000 / 1,000)
+    train_size: int = 0  # use only the first train_size training rows (0 = all)
+
+
+@dataclass
+class GSNModelConfig:
+    name: str = "shape-classifier"
+    head: str = "factored"  # factored | flat (see lab28.models.shape_classifier)
+    dropout: float = 0.3  # dropout on the 256 features before both heads
+
+
+@dataclass
+class GSNRunConfig:
+    data: GSNDataConfig = field(default_factory=GSNDataConfig)
+    model: GSNModelConfig = field(default_factory=GSNModelConfig)
+    task: GSNTaskConfig = field(default_factory=GSNTaskConfig)
+    augment: GSNAugmentConfig = field(default_factory=GSNAugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def monitor_for(setting: str) -> tuple[str, str]:
+    """What early stopping watches: accuracy where a class head is trained, count RMSE for `reg`."""
+    return ("val_rmse", "min") if setting == "reg" else ("val_accuracy", "max")
+
+
+def preset(name: str, setting: str = "joint") -> GSNRunConfig:
+    """`lab`: the lab protocol (fixed backbone, Adam 1e-3, batch 64/1000, <= 100 epochs, seed 1) with our
+    heads and augmentation; `quick`: a small synthetic set and a few epochs, for the demo and smoke tests."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {PRESETS}")
+    monitor, mode = monitor_for(setting)
+    # The dihedral group (flips and quarter turns) maps a GSN image to another valid one with permuted counts:
+    # an eight-fold larger training set at no cost.
+    augment = GSNAugmentConfig(hflip=0.5, vflip=0.5, rot90=0.5)
+    cfg = GSNRunConfig(
+        task=GSNTaskConfig(setting=setting, lam=1.0),
+        augment=augment,
+        train=TrainConfig(seed=1, early_stopping=EarlyStoppingConfig(monitor=monitor, mode=mode, patience=10)),
+    )
+    if name == "quick":
+        cfg.data.synth_n = 1200
+        cfg.data.val_size = 200
+        cfg.train.epochs = 3
+        cfg.train.early_stopping.patience = 3
+    return cfg
+
+
+def _from_dict(cls, data: dict[str, Any]):
+    """Rebuild a (nested) config dataclass from a dict, refusing unknown keys and wrong types."""
+    kwargs = {}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key not in fields:
+            raise ValueError(f"unknown config key {key!r} in {cls.__name__}; known: {', '.join(fields)}")
+        default = getattr(cls(), key)
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise ValueError(f"config key {key!r} must be a mapping")
+            value = _from_dict(type(default), value)
+        elif isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(value)
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            raise ValueError(f"config key {key!r} must be true or false, got {value!r}")
+        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif default is not None and not isinstance(value, type(default)):
+            raise ValueError(f"config key {key!r} must be {type(default).__name__}, got {value!r}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> GSNRunConfig:
+    return _from_dict(GSNRunConfig, data)

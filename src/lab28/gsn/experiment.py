@@ -1,0 +1,129 @@
+"""One GSN run end to end: data -> model -> training -> final evaluation -> a self-describing run folder.
+
+A finished run folder holds: config.json, env.json, metrics.csv (one row per epoch), best.pt,
+final_metrics.json, confusion.csv (135 x 135, rows = true class), activation_rates.csv (dead-neuron analysis),
+and figures/ drawn from those files. `status.json` says whether the run is running, finished or failed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lab28.errors import Lab28Error
+from lab28.gsn.config import GSNRunConfig
+from lab28.gsn.loader import GSNData, load_gsn
+from lab28.gsn.task import GSNTask
+from lab28.io_utils import atomic_write_json, atomic_write_text, new_run_dir
+from lab28.models import create_model
+from lab28.runinfo import environment
+from lab28.train.device import resolve_device, resolve_precision
+from lab28.train.trainer import TrainingDiverged, evaluate, fit, predict_outputs
+
+
+def load_data(config: GSNRunConfig) -> tuple[GSNData, GSNData]:
+    """(train, validation) as the data config says: a folder on disk, or freshly generated synthetic data."""
+    dc = config.data
+    if dc.path:
+        data = load_gsn(dc.path)
+    else:
+        from lab28.gsn.synth import generate
+
+        images, counts = generate(dc.synth_n, seed=dc.synth_seed)
+        data = GSNData(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(counts).long(),
+                       [f"img_{i:05d}.png" for i in range(dc.synth_n)], f"synthetic(n={dc.synth_n}, seed={dc.synth_seed})")
+    train, val = data.split_last(dc.val_size)
+    if dc.train_size:
+        if dc.train_size > len(train):
+            raise Lab28Error(f"{data.source}: train_size {dc.train_size} exceeds the {len(train)} training rows")
+        train = train.take(slice(0, dc.train_size))
+    return train, val
+
+
+def build_model(config: GSNRunConfig):
+    return create_model(config.model.name, head=config.model.head, dropout=config.model.dropout)
+
+
+@torch.inference_mode()
+def activation_rates(model, task: GSNTask, images: torch.Tensor, counts: torch.Tensor, device, batch: int = 1000):
+    """Fraction of validation images on which each of the 256 backbone features is > 0.
+    A feature with rate 0 is dead: it never fires, so it carries no information."""
+    model.eval()
+    active = None
+    for start in range(0, images.shape[0], batch):
+        x, _ = task.prepare_batch(images[start:start + batch].to(device), counts[start:start + batch].to(device), False)
+        h = model.features(x.contiguous(memory_format=torch.channels_last)) > 0
+        s = h.sum(dim=0)
+        active = s if active is None else active + s
+    return (active.double() / images.shape[0]).cpu()
+
+
+def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: bool = False,
+            draw_figures: bool = True, data: tuple[GSNData, GSNData] | None = None) -> Path:
+    """Train one setting and write its run folder; returns the folder (a new suffixed one if `name` exists)."""
+    config.task.validate()
+    config.augment.validate()
+    config.train.validate()
+    train, val = data if data is not None else load_data(config)
+    run_dir = new_run_dir(out_dir, name, overwrite=overwrite)
+    device = resolve_device(config.train.device)
+    precision = resolve_precision(config.train.precision, device)
+    atomic_write_json(run_dir / "config.json", config.to_dict())
+    atomic_write_json(run_dir / "env.json", environment(str(device), precision))
+    atomic_write_json(run_dir / "status.json", {"status": "running", "started": time.time()})
+    atomic_write_json(run_dir / "data.json", {"source": train.source, "train_size": len(train), "val_size": len(val),
+                                              "val_first": val.names[0], "val_last": val.names[-1]})
+    torch.manual_seed(config.train.seed)
+    model = build_model(config)
+    task = GSNTask(config.task, config.augment)
+    print(f"[{run_dir.name}] setting={config.task.setting} lambda={config.task.lam} device={device} "
+          f"precision={precision} train={len(train)} val={len(val)}", flush=True)
+    try:
+        summary = fit(model, task, (train.images, train.counts), (val.images, val.counts), config.train, run_dir,
+                      extra_state={"config": config.to_dict()})
+    except TrainingDiverged as exc:
+        atomic_write_json(run_dir / "status.json", {"status": "failed", "reason": str(exc)})
+        raise Lab28Error(f"{run_dir}: training stopped: {exc} (last good weights kept in best.pt)") from None
+    finalize_run(run_dir, config, model, task, val, summary, device, precision)
+    if draw_figures:
+        from lab28.gsn.figures import draw_run_figures
+
+        draw_run_figures(run_dir)
+    atomic_write_json(run_dir / "status.json", {"status": "finished", "finished": time.time()})
+    return run_dir
+
+
+def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val: GSNData, summary: dict,
+                 device, precision: str) -> dict:
+    """Reload the best weights, evaluate them once more, and write the final artefacts."""
+    best = torch.load(run_dir / "best.pt", map_location=device, weights_only=True)
+    model.load_state_dict(best["model"])
+    final = evaluate(model, task, val.images, val.counts, config.train, device, precision)
+    outputs, targets = predict_outputs(model, task, val.images, val.counts, config.train, device, precision)
+    cm = task.confusion(outputs, targets).numpy()
+    pred_classes, pred_counts = task.predict(outputs)
+    rates = activation_rates(model, task, val.images, val.counts, device)
+    dead = float((rates == 0).double().mean())
+    _write_matrix(run_dir / "confusion.csv", cm)
+    atomic_write_text(run_dir / "activation_rates.csv", "feature,rate\n" + "".join(
+        f"{i},{r:.6f}\n" for i, r in enumerate(rates.tolist())))
+    lines = ["name,true_class,pred_class," + ",".join(f"pred_{s}" for s in ("squares", "circles", "up", "right", "down", "left"))]
+    for name, t, p, c in zip(val.names, targets["classes"].tolist(), pred_classes.tolist(), pred_counts.tolist()):
+        lines.append(f"{name},{t},{p}," + ",".join(f"{v:.4f}" for v in c))
+    atomic_write_text(run_dir / "val_predictions.csv", "\n".join(lines) + "\n")
+    result = {
+        "setting": config.task.setting, "lambda": config.task.lam,
+        "val": {k: v for k, v in final.items()},
+        "dead_features": dead, "dead_feature_count": int((rates == 0).sum()),
+        **{k: v for k, v in summary.items() if k != "history"},
+    }
+    atomic_write_json(run_dir / "final_metrics.json", result)
+    (run_dir / "last.pt").unlink(missing_ok=True)  # only needed to resume an unfinished run; ~3x the model size
+    return result
+
+
+def _write_matrix(path: Path, matrix: np.ndarray) -> None:
+    atomic_write_text(path, "\n".join(",".join(str(int(v)) for v in row) for row in matrix) + "\n")

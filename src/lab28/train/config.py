@@ -1,0 +1,46 @@
+"""Training configuration (engineering only: nothing here knows about shapes or clothes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lab28.train.device import PRECISIONS
+from lab28.train.early_stopping import EarlyStoppingConfig
+
+OPTIMIZERS = ("adam", "adamw")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100  # upper bound; early stopping usually ends sooner
+    batch_size: int = 64
+    eval_batch_size: int = 1000
+    optimizer: str = "adam"  # adam | adamw
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 1  # torch.manual_seed: weights, shuffling and augmentation all follow from it
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware has it, else fp32)
+    channels_last: bool = True  # faster convolutions on CPU and tensor-core GPUs
+    compile: bool = False  # torch.compile the model (opt-in: slower to start, not always faster)
+    threads: int = 0  # CPU threads for torch (0 = leave torch's default: one per physical core)
+    log_every: int = 25  # steps between progress-bar updates (each one syncs with the device)
+    progress: bool = True
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("batch sizes must be >= 1")
+        if not self.lr > 0:
+            raise ValueError(f"learning rate must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
+        self.early_stopping.validate()

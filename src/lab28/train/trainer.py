@@ -1,0 +1,215 @@
+"""The training loop. Data lives as tensors on the device; batches are index slices of a random permutation.
+
+The task object supplies `prepare_batch` (normalise + augment + targets), `loss`, and `metrics`; the trainer
+only moves tensors, steps the optimizer, evaluates, logs one row per epoch and keeps checkpoints.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+from lab28.io_utils import atomic_torch_save, atomic_write_text
+from lab28.train.config import TrainConfig
+from lab28.train.device import autocast, resolve_device, resolve_precision
+from lab28.train.early_stopping import EarlyStopping
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    kwargs: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
+    # Fused kernels cut the optimizer step to a few launches; CPU support arrived in torch 2.4.
+    if device.type in ("cuda", "cpu"):
+        kwargs["fused"] = True
+    try:
+        return cls(model.parameters(), **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        kwargs.pop("fused", None)
+        return cls(model.parameters(), **kwargs)
+
+
+@torch.inference_mode()
+def predict_outputs(model, task, inputs, targets, config: TrainConfig, device, precision):
+    """Concatenated model outputs (float32, on the device) and prepared targets for a whole split."""
+    model.eval()
+    outs: list[tuple[torch.Tensor, ...]] = []
+    tgts: list[dict[str, torch.Tensor]] = []
+    for start in range(0, inputs.shape[0], config.eval_batch_size):
+        sl = slice(start, start + config.eval_batch_size)
+        x, t = task.prepare_batch(inputs[sl].to(device), targets[sl].to(device), train=False)
+        if config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, precision):
+            out = model(x)
+        outs.append(tuple(o.float() for o in (out if isinstance(out, tuple) else (out,))))
+        tgts.append(t)
+    outputs = tuple(torch.cat([o[k] for o in outs]) for k in range(len(outs[0])))
+    joined = {key: torch.cat([t[key] for t in tgts]) for key in tgts[0]}
+    return (outputs if len(outputs) > 1 else outputs[0]), joined
+
+
+def evaluate(model, task, inputs, targets, config: TrainConfig, device, precision) -> dict[str, float]:
+    """Loss (and its parts) plus all task metrics on one split."""
+    outputs, t = predict_outputs(model, task, inputs, targets, config, device, precision)
+    loss, parts = task.loss(outputs, t)
+    result = {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
+    result.update(task.metrics(outputs, t))
+    return result
+
+
+class MetricsLog:
+    """metrics.csv, one row per epoch; the whole file is rewritten atomically so it is never half a row."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: list[dict[str, float]] = []
+
+    def append(self, row: dict[str, float]) -> None:
+        self.rows.append(row)
+        columns: list[str] = []
+        for r in self.rows:
+            columns += [c for c in r if c not in columns]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.path, buf.getvalue())
+
+
+def _scalar_metrics(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    """Per-epoch rows keep the scalar summary metrics; per-pair/per-class detail goes to the final JSON."""
+    return {f"{prefix}{k}": v for k, v in metrics.items() if "/" not in k}
+
+
+def fit(
+    model: nn.Module,
+    task,
+    train_data: tuple[torch.Tensor, torch.Tensor],
+    val_data: tuple[torch.Tensor, torch.Tensor],
+    config: TrainConfig,
+    run_dir: Path,
+    extra_state: dict | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> dict[str, Any]:
+    """Train with early stopping; writes metrics.csv, best.pt and last.pt into run_dir. Returns a summary."""
+    config.validate()
+    run_dir = Path(run_dir)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    torch.manual_seed(config.seed)
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if config.compile else model
+    optimizer = make_optimizer(model, config, device)
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    stopper = EarlyStopping(config.early_stopping)
+    # One generator drives shuffling and augmentation, so a seed fixes the whole run.
+    gen = torch.Generator(device=device).manual_seed(config.seed)
+    train_x, train_y = (t.to(device) for t in train_data)
+    val_x, val_y = val_data
+    n = train_x.shape[0]
+    log = MetricsLog(run_dir / "metrics.csv")
+    history: list[dict[str, float]] = []
+    stop_reason = f"reached the maximum of {config.epochs} epochs"
+    t_start = time.perf_counter()
+
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        t_epoch = time.perf_counter()
+        perm = torch.randperm(n, device=device, generator=gen)
+        sums: dict[str, torch.Tensor] = {}
+        steps = math.ceil(n / config.batch_size)
+        bar = _progress(config, steps, epoch)
+        for step in range(steps):
+            idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
+            x, t = task.prepare_batch(train_x[idx], train_y[idx], train=True, generator=gen)
+            if config.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(device, precision):
+                out = step_model(x)
+            loss, parts = task.loss(out, t)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            # Accumulate on the device: reading a value (.item()) would stall the GPU every step.
+            for key, value in {"loss": loss, **parts}.items():
+                sums[key] = sums.get(key, 0) + value.detach() * idx.numel()
+            if bar is not None and (step % config.log_every == 0 or step == steps - 1):
+                running = sums["loss"].item() / min(n, (step + 1) * config.batch_size)
+                if not math.isfinite(running):
+                    raise TrainingDiverged(f"loss became {running} at epoch {epoch}, step {step + 1}")
+                bar.set_postfix(loss=f"{running:.4f}")
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        train_metrics = {k: v.item() / n for k, v in sums.items()}
+        if not math.isfinite(train_metrics["loss"]):
+            raise TrainingDiverged(f"loss became {train_metrics['loss']} during epoch {epoch}")
+        train_time = time.perf_counter() - t_epoch
+        val_metrics = evaluate(model, task, val_x, val_y, config, device, precision)
+        row = {"epoch": epoch, **_scalar_metrics("train_", train_metrics), **_scalar_metrics("val_", val_metrics)}
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        row["train_time_s"] = train_time
+        row["epoch_time_s"] = time.perf_counter() - t_epoch
+        row["train_images_per_s"] = n / train_time
+        history.append(row)
+        log.append(row)
+        stop = stopper.step(row, epoch)
+        if stopper.improved:
+            atomic_torch_save({"model": model.state_dict(), "epoch": epoch, "metrics": row, **(extra_state or {})},
+                              run_dir / "best.pt")
+        atomic_torch_save(
+            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+             "early_stopping": stopper.state_dict(), "history": history, **(extra_state or {})},
+            run_dir / "last.pt",
+        )
+        if on_epoch is not None:
+            on_epoch(row)
+        _print_epoch(config, row, stopper)
+        if stop:
+            stop_reason = f"early stopping: {stopper.reason}"
+            break
+    total = time.perf_counter() - t_start
+    return {
+        "epochs_run": len(history), "best_epoch": stopper.best_epoch, "best_value": stopper.best,
+        "monitor": config.early_stopping.monitor, "stop_reason": stop_reason, "runtime_s": total,
+        "device": str(device), "precision": precision, "history": history,
+    }
+
+
+def _progress(config: TrainConfig, steps: int, epoch: int):
+    if not config.progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=steps, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True, mininterval=0.5)
+
+
+def _print_epoch(config: TrainConfig, row: dict, stopper: EarlyStopping) -> None:
+    if not config.progress:
+        return
+    keys = [k for k in ("val_loss", "val_accuracy", "val_macro_f1", "val_rmse") if k in row]
+    shown = " ".join(f"{k}={row[k]:.4f}" for k in keys)
+    mark = " *" if stopper.improved else ""
+    print(f"epoch {row['epoch']:3d}  train_loss={row['train_loss']:.4f} {shown}  "
+          f"({row['epoch_time_s']:.1f}s){mark}", flush=True)
