@@ -43,9 +43,11 @@ class _Server:
             def log_message(self, *args):  # keep pytest output clean
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
-        )
+        class QuietServer(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):  # a client that gave up (timeout test) is expected
+                pass
+
+        self.httpd = QuietServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
