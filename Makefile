@@ -1,0 +1,28 @@
+# Set-up and go. `make demo` runs the GSN suite on synthetic data (quick preset); `make test` runs the tests.
+# Both create .venv on first use with the CPU build of torch (a plain `pip install torch` pulls a CUDA build).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: demo test lab bench clean-venv
+
+$(BIN)/lab28: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/lab28
+
+demo: $(BIN)/lab28
+	$(BIN)/lab28 suite gsn --synth --preset quick --out runs
+
+test: $(BIN)/lab28
+	$(BIN)/python -m pytest tests
+
+# The full lab protocol on a GSN folder: make lab DATA=path/to/unpacked/archive
+lab: $(BIN)/lab28
+	$(BIN)/lab28 suite gsn --preset lab --data $(DATA) --out runs
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,184 @@
+"""Command line: parses arguments and calls the library API. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lab28 import __version__
+from lab28.errors import Lab28Error
+
+
+def _cmd_data_synth(args) -> None:
+    from lab28.gsn.synth import synth_gsn
+
+    out = synth_gsn(args.out, n=args.n, seed=args.seed, count_range=(args.min_count, 10 - args.min_count),
+                    overwrite=args.overwrite)
+    print(f"wrote {args.n} synthetic GSN images to {out}")
+
+
+def _cmd_data_fetch(args) -> None:
+    from lab28.data.fetch import fetch_fashion_mnist, fetch_gsn
+
+    if args.dataset == "gsn":
+        path = fetch_gsn(Path(args.root) if args.root else None, url=args.url)
+    else:
+        path = fetch_fashion_mnist(Path(args.root) if args.root else None)
+    print(f"{args.dataset} ready in {path}")
+
+
+def _cmd_data_show(args) -> None:
+    from lab28.gsn.explore import show_gsn
+
+    paths = show_gsn(args.root, synth=args.synth, out_dir=args.out, n=args.n, seed=args.seed, overwrite=args.overwrite)
+    for p in paths:
+        print(f"wrote {p}")
+
+
+def _run_config(args):
+    from lab28.gsn.cli_flags import apply_run_flags
+    from lab28.gsn.config import config_from_dict, preset
+
+    if getattr(args, "config", None):
+        try:
+            cfg = config_from_dict(json.loads(Path(args.config).read_text()))
+        except (OSError, json.JSONDecodeError, ValueError, TypeError) as exc:
+            raise Lab28Error(f"{args.config}: bad config file: {exc}") from None
+    else:
+        cfg = preset(args.preset, args.setting or "joint")
+    cfg = apply_run_flags(cfg, args)
+    if args.synth:
+        cfg.data.path = ""
+    elif args.preset == "lab" and not cfg.data.path and not args.config:
+        raise Lab28Error("the lab preset needs --data DIR (a GSN folder) or --synth for synthetic data")
+    try:
+        cfg.task.validate()
+        cfg.augment.validate()
+        cfg.train.validate()
+    except ValueError as exc:
+        raise Lab28Error(f"bad configuration: {exc}") from None
+    return cfg
+
+
+def _cmd_train(args) -> None:
+    from lab28.gsn.experiment import run_gsn
+
+    cfg = _run_config(args)
+    run_dir = run_gsn(cfg, args.out, args.name or cfg.task.setting, overwrite=args.overwrite)
+    final = json.loads((run_dir / "final_metrics.json").read_text())["val"]
+    print(f"run folder: {run_dir}\nvalidation top-1 {final['accuracy']:.4f}, macro F1 {final['macro_f1']:.4f}, "
+          f"RMSE {final['rmse']:.4f}")
+
+
+def _cmd_suite(args) -> None:
+    from lab28.gsn.suite import run_gsn_suite
+
+    cfg = _run_config(args)
+    suite_dir = run_gsn_suite(cfg, args.out, name=args.name or f"gsn-suite-{args.preset}")
+    print(f"suite folder: {suite_dir}\nreport: {suite_dir / 'report.md'}")
+
+
+def _cmd_eval(args) -> None:
+    from lab28.gsn.evaluate import evaluate_run
+
+    out = evaluate_run(args.run_dir, args.data, out_path=args.out, device=args.device)
+    print(f"wrote {out}")
+
+
+def _cmd_report(args) -> None:
+    from lab28.gsn.report import write_report
+
+    print(f"wrote {write_report(args.suite_dir)}")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except None/False ones (run flags say their preset value themselves)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lab28.gsn.cli_flags import add_run_flags
+
+    fmt = _HelpFormatter
+    parser = argparse.ArgumentParser(prog="lab28", description="Deep-learning experiments on 28x28 images.")
+    parser.add_argument("--version", action="version", version=f"lab28 {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="download, generate and look at data sets").add_subparsers(dest="data_cmd", required=True)
+    fetch = data.add_parser("fetch", help="download a data set into the cache (idempotent)", formatter_class=fmt)
+    fetch.add_argument("dataset", choices=["gsn", "fashion-mnist"])
+    fetch.add_argument("--root", help="cache folder (default: $LAB28_DATA or ~/.cache/lab28)")
+    fetch.add_argument("--url", help="GSN archive URL (default: the official one)")
+    fetch.set_defaults(func=_cmd_data_fetch)
+    synth = data.add_parser("synth", help="write a synthetic data set in the official layout", formatter_class=fmt)
+    synth.add_argument("dataset", choices=["gsn"])
+    synth.add_argument("--n", type=int, default=10000, help="number of images")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (same seed, same images)")
+    synth.add_argument("--min-count", type=int, default=2, help="smallest count of a present type (real data: 2)")
+    synth.add_argument("--out", required=True, help="output folder (gets data/labels.csv + data/img_*.png)")
+    synth.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    synth.set_defaults(func=_cmd_data_synth)
+    show = data.add_parser("show", help="exploration figures: class occurrence, examples, augmented examples",
+                           formatter_class=fmt)
+    show.add_argument("dataset", choices=["gsn"])
+    src = show.add_mutually_exclusive_group(required=True)
+    src.add_argument("--root", help="GSN data folder")
+    src.add_argument("--synth", action="store_true", help="use freshly generated synthetic data")
+    show.add_argument("--out", required=True, help="folder for the figures")
+    show.add_argument("--n", type=int, default=16, help="examples in the grids")
+    show.add_argument("--seed", type=int, default=0, help="seed for example choice and augmentation")
+    show.add_argument("--overwrite", action="store_true", help="replace existing figures")
+    show.set_defaults(func=_cmd_data_show)
+
+    for name, func, helptext in (("train", _cmd_train, "train one GSN setting"),
+                                 ("suite", _cmd_suite, "train the three GSN settings and write a report")):
+        p = sub.add_parser(name, help=helptext, formatter_class=fmt)
+        if name == "suite":
+            p.add_argument("dataset", choices=["gsn"])
+        p.add_argument("--preset", choices=["lab", "quick"], default="lab" if name == "train" else "quick",
+                       help="lab: the lab protocol; quick: small synthetic set, few epochs")
+        p.add_argument("--synth", action="store_true", help="train on synthetic data (ignores --data)")
+        p.add_argument("--config", help="a config.json (e.g. from an earlier run) instead of a preset")
+        p.add_argument("--out", default="runs", help="parent folder of run folders")
+        p.add_argument("--name", help="run folder name (default: the setting / gsn-suite-<preset>)")
+        if name == "train":
+            p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of that name")
+        add_run_flags(p, skip=("setting",) if name == "suite" else ())
+        p.set_defaults(func=func, setting=None)
+    evalp = sub.add_parser("eval", help="evaluate a run's best checkpoint on a GSN data set", formatter_class=fmt)
+    evalp.add_argument("run_dir")
+    evalp.add_argument("--data", required=True, help="GSN data folder (every row is evaluated)")
+    evalp.add_argument("--out", help="metrics JSON path (default: RUN_DIR/eval-<data name>.json)")
+    evalp.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    evalp.set_defaults(func=_cmd_eval)
+    rep = sub.add_parser("report", help="(re)write report.md of a suite folder from its run folders")
+    rep.add_argument("suite_dir")
+    rep.set_defaults(func=_cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except Lab28Error as exc:
+        if args.debug:
+            raise
+        print(f"lab28: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lab28: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Evaluate a finished run's best checkpoint on any GSN-format data set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from lab28.errors import Lab28Error
+from lab28.gsn.config import config_from_dict
+from lab28.gsn.experiment import build_model
+from lab28.gsn.loader import load_gsn
+from lab28.gsn.task import GSNTask
+from lab28.io_utils import atomic_write_json
+from lab28.train.device import resolve_device, resolve_precision
+from lab28.train.trainer import evaluate
+
+
+def load_run_model(run_dir: Path, device: torch.device):
+    """(model with the best weights, run config) from a run folder, with clear errors for bad folders."""
+    for name in ("config.json", "best.pt"):
+        if not (run_dir / name).is_file():
+            raise Lab28Error(f"{run_dir}: not a finished run folder (no {name})")
+    try:
+        config = config_from_dict(json.loads((run_dir / "config.json").read_text()))
+    except (json.JSONDecodeError, ValueError, TypeError) as exc:
+        raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
+    try:
+        state = torch.load(run_dir / "best.pt", map_location=device, weights_only=True)
+        model = build_model(config)
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError, EOFError, OSError) as exc:
+        raise Lab28Error(f"{run_dir / 'best.pt'}: unusable checkpoint: {str(exc).splitlines()[0]}") from None
+    return model.to(device), config
+
+
+def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_path: str | Path | None = None,
+                 device: str = "auto") -> Path:
+    run_dir = Path(run_dir)
+    dev = resolve_device(device)
+    model, config = load_run_model(run_dir, dev)
+    data = load_gsn(data_dir)
+    precision = resolve_precision(config.train.precision, dev)
+    config.train.channels_last = False
+    metrics = evaluate(model, GSNTask(config.task), data.images, data.counts, config.train, dev, precision)
+    out = Path(out_path) if out_path else run_dir / f"eval-{Path(data.source).parent.name or 'data'}.json"
+    atomic_write_json(out, {"run": str(run_dir), "data": data.source, "images": len(data), "metrics": metrics})
+    return out

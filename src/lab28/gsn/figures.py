@@ -1,0 +1,135 @@
+"""Figures of one GSN run, drawn only from the files in its run folder (never by re-training)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lab28.gsn.labels import NUM_PAIRS, SPLITS_PER_PAIR, pair_name
+from lab28.plotting import plt, save
+
+PAIR_LABELS = [pair_name(p) for p in range(NUM_PAIRS)]
+
+
+def read_metrics_csv(path: Path) -> dict[str, np.ndarray]:
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return {key: np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])
+            for key in (rows[0] if rows else {})}
+
+
+def read_matrix(path: Path) -> np.ndarray:
+    return np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+
+
+def plot_losses(m: dict[str, np.ndarray], path: Path, title: str = "") -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(m["epoch"], m["train_loss"], label="train")
+    ax.plot(m["epoch"], m["val_loss"], label="validation")
+    ax.set(xlabel="epoch", ylabel="loss", title=title or "Loss per epoch")
+    ax.legend()
+    save(fig, path)
+
+
+def plot_accuracy_rmse(m: dict[str, np.ndarray], path: Path, title: str = "") -> None:
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    a1.plot(m["epoch"], m["val_accuracy"], label="top-1")
+    a1.plot(m["epoch"], m["val_pair_accuracy"], label="pair")
+    a1.set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1), title="Validation accuracy")
+    a1.legend()
+    a2.plot(m["epoch"], m["val_rmse"], color="tab:red")
+    a2.set(xlabel="epoch", ylabel="count RMSE", title="Validation count RMSE")
+    if title:
+        fig.suptitle(title)
+    save(fig, path)
+
+
+def plot_class_confusion(cm: np.ndarray, path: Path) -> None:
+    """135 x 135 on a log colour scale, pair blocks outlined and labelled, so its structure is readable."""
+    fig, ax = plt.subplots(figsize=(11, 10))
+    shown = np.where(cm > 0, cm, np.nan)
+    im = ax.imshow(np.log10(shown), cmap="viridis", interpolation="nearest")
+    for b in range(1, NUM_PAIRS):
+        ax.axhline(b * SPLITS_PER_PAIR - 0.5, color="0.7", lw=0.5)
+        ax.axvline(b * SPLITS_PER_PAIR - 0.5, color="0.7", lw=0.5)
+    ticks = [p * SPLITS_PER_PAIR + 4 for p in range(NUM_PAIRS)]
+    ax.set_xticks(ticks, PAIR_LABELS, rotation=90, fontsize=7)
+    ax.set_yticks(ticks, PAIR_LABELS, fontsize=7)
+    ax.set(xlabel="predicted class (blocks: pairs; within a block: count of the first type 1..9)",
+           ylabel="true class", title="Confusion matrix, 135 classes (log10 count; blank = 0)")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="log10(images)")
+    save(fig, path)
+
+
+def plot_pair_confusion(pcm: np.ndarray, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(9, 8))
+    ax.imshow(pcm, cmap="Blues")
+    for i in range(NUM_PAIRS):
+        for j in range(NUM_PAIRS):
+            if pcm[i, j]:
+                ax.text(j, i, str(pcm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if pcm[i, j] > pcm.max() / 2 else "black")
+    ax.set_xticks(range(NUM_PAIRS), PAIR_LABELS, rotation=90, fontsize=8)
+    ax.set_yticks(range(NUM_PAIRS), PAIR_LABELS, fontsize=8)
+    ax.set(xlabel="predicted pair", ylabel="true pair", title="Confusion of shape pairs (15 x 15)")
+    save(fig, path)
+
+
+def plot_misclassified_pairs(cm: np.ndarray, pcm: np.ndarray, path: Path) -> None:
+    """Per true pair: images with the wrong pair, and with the right pair but a wrong split."""
+    support = pcm.sum(axis=1)
+    wrong_pair = support - np.diag(pcm)
+    exact = np.array([np.trace(cm[p * 9:(p + 1) * 9, p * 9:(p + 1) * 9]) for p in range(NUM_PAIRS)])
+    wrong_split = np.diag(pcm) - exact
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    x = np.arange(NUM_PAIRS)
+    ax.bar(x, wrong_split, label="right pair, wrong counts")
+    ax.bar(x, wrong_pair, bottom=wrong_split, label="wrong pair")
+    for k in range(NUM_PAIRS):
+        if support[k]:
+            ax.text(k, wrong_split[k] + wrong_pair[k], f"{(wrong_split[k] + wrong_pair[k]) / support[k]:.0%}",
+                    ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x, PAIR_LABELS, rotation=60, ha="right", fontsize=8)
+    ax.set(ylabel="misclassified validation images", title="Misclassified images per true shape pair (label: error rate)")
+    ax.legend()
+    save(fig, path)
+
+
+def plot_dead_neurons(rates: np.ndarray, path: Path) -> None:
+    dead = int((rates == 0).sum())
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(rates, bins=np.linspace(0, 1, 41), color="tab:purple")
+    ax.set(xlabel="fraction of validation images on which the feature is active (> 0)", ylabel="features",
+           title=f"Activation rates of the 256 backbone features: {dead} dead ({dead / len(rates):.0%})")
+    save(fig, path)
+
+
+def draw_run_figures(run_dir: str | Path) -> list[Path]:
+    """All per-run figures into run_dir/figures; returns their paths."""
+    from lab28.gsn.task import pair_confusion
+    import torch
+
+    run_dir = Path(run_dir)
+    out = run_dir / "figures"
+    out.mkdir(exist_ok=True)
+    final = json.loads((run_dir / "final_metrics.json").read_text())
+    title = f"{run_dir.name} ({final['setting']})"
+    m = read_metrics_csv(run_dir / "metrics.csv")
+    cm = read_matrix(run_dir / "confusion.csv")
+    pcm = pair_confusion(torch.from_numpy(cm)).numpy()
+    with open(run_dir / "activation_rates.csv", newline="") as fh:
+        rates = np.array([float(r["rate"]) for r in csv.DictReader(fh)])
+    paths = {
+        "loss.png": lambda p: plot_losses(m, p, title),
+        "accuracy_rmse.png": lambda p: plot_accuracy_rmse(m, p, title),
+        "confusion_classes.png": lambda p: plot_class_confusion(cm, p),
+        "confusion_pairs.png": lambda p: plot_pair_confusion(pcm, p),
+        "misclassified_pairs.png": lambda p: plot_misclassified_pairs(cm, pcm, p),
+        "dead_neurons.png": lambda p: plot_dead_neurons(rates, p),
+    }
+    for name, draw in paths.items():
+        draw(out / name)
+    return [out / name for name in paths]

@@ -1,0 +1,42 @@
+"""The GSN lab suite: the three settings (cls, reg, joint) trained on the same data, then one report."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+from lab28.gsn.config import GSNRunConfig, monitor_for
+from lab28.gsn.experiment import load_data, run_gsn
+from lab28.io_utils import atomic_write_json, new_run_dir
+
+SUITE_SETTINGS = ("cls", "reg", "joint")
+
+
+def setting_config(base: GSNRunConfig, setting: str) -> GSNRunConfig:
+    """The base config with the setting and the matching early-stopping monitor."""
+    cfg = copy.deepcopy(base)
+    cfg.task.setting = setting
+    es = cfg.train.early_stopping
+    # Only replace the monitor if it is the other setting's default: a user's explicit choice stays.
+    if (es.monitor, es.mode) in (monitor_for("cls"), monitor_for("reg")):
+        es.monitor, es.mode = monitor_for(setting)
+    return cfg
+
+
+def run_gsn_suite(base: GSNRunConfig, out_dir: str | Path, name: str = "gsn-suite",
+                  settings: tuple[str, ...] = SUITE_SETTINGS) -> Path:
+    """Train every setting into suite_dir/<setting>/ and write suite_dir/report.md. Returns suite_dir."""
+    data = load_data(base)  # loaded (or generated) once, shared by all settings
+    suite_dir = new_run_dir(out_dir, name)
+    t0 = time.perf_counter()
+    atomic_write_json(suite_dir / "suite.json", {"settings": list(settings), "status": "running"})
+    for setting in settings:
+        run_gsn(setting_config(base, setting), suite_dir, setting, data=data)
+    total = time.perf_counter() - t0
+    atomic_write_json(suite_dir / "suite.json", {"settings": list(settings), "status": "finished",
+                                                 "total_runtime_s": total})
+    from lab28.gsn.report import write_report
+
+    write_report(suite_dir)
+    return suite_dir

@@ -1,0 +1,30 @@
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Keep every test's caches and downloads out of the user's home."""
+    monkeypatch.setenv("LAB28_DATA", str(tmp_path / "lab28-cache"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def small_gsn(tmp_path_factory) -> Path:
+    """A 60-image synthetic GSN set in the official layout (root/data/labels.csv + PNGs)."""
+    from lab28.gsn.synth import synth_gsn
+
+    root = tmp_path_factory.mktemp("gsn-small")
+    synth_gsn(root, n=60, seed=7)
+    return root
+
+
+def copy_dataset(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".lab28-cache-*"))
+    return dst

@@ -1,0 +1,74 @@
+"""The command line end to end on tiny synthetic data, and its one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lab28.cli import main
+
+TINY = ["--synth-n", "200", "--val-size", "50", "--epochs", "1", "--threads", "1"]
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "lab28.cli", *args], capture_output=True, text=True)
+
+
+def test_synth_show_suite_report_eval(tmp_path, capsys):
+    assert main(["data", "synth", "gsn", "--n", "40", "--seed", "3", "--out", str(tmp_path / "synth")]) == 0
+    assert (tmp_path / "synth" / "data" / "labels.csv").is_file()
+    assert main(["data", "show", "gsn", "--root", str(tmp_path / "synth"), "--out", str(tmp_path / "fig"), "--n", "8"]) == 0
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == [
+        "class_occurrence.png", "examples.png", "examples_augmented.png"]
+    assert main(["suite", "gsn", "--synth", "--preset", "quick", "--out", str(tmp_path / "runs"), *TINY]) == 0
+    suite = tmp_path / "runs" / "gsn-suite-quick"
+    report = (suite / "report.md").read_text()
+    for setting in ("cls", "reg", "joint"):
+        assert (suite / setting / "final_metrics.json").is_file()
+        assert f"{setting}/figures/confusion_pairs.png" in report
+    assert "| classification only |" in report and "| regression only |" in report and "Why this λ" in report
+    assert (suite / "figures" / "curves_overlaid.png").is_file()
+    # eval of a saved checkpoint on another GSN-format folder
+    assert main(["eval", str(suite / "joint"), "--data", str(tmp_path / "synth"), "--out", str(tmp_path / "e.json")]) == 0
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["images"] == 40 and 0 <= result["metrics"]["accuracy"] <= 1
+    # report refuses an incomplete run folder and says what is missing
+    (suite / "reg" / "confusion.csv").unlink()
+    assert main(["report", str(suite)]) == 2
+    assert "incomplete run folder, missing confusion.csv" in capsys.readouterr().err
+
+
+def test_train_flags_reach_the_config(tmp_path):
+    assert main(["train", "--synth", "--preset", "quick", "--setting", "reg", "--lam", "3", "--dropout", "0.1",
+                 "--out", str(tmp_path), "--name", "r", *TINY]) == 0
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["task"]["setting"] == "reg" and cfg["task"]["lam"] == 3.0 and cfg["model"]["dropout"] == 0.1
+    assert cfg["train"]["early_stopping"]["monitor"] == "val_rmse"
+    assert cfg["data"]["synth_n"] == 200 and cfg["train"]["epochs"] == 1
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["train", "--preset", "lab"], "needs --data"),
+    (["train", "--synth", "--preset", "quick", "--lr", "-1"], "learning rate must be > 0"),
+    (["train", "--synth", "--preset", "quick", "--patience", "-2"], "patience must be >= 0"),
+    (["train", "--synth", "--preset", "quick", "--hflip", "2"], "hflip must be in [0, 1]"),
+    (["train", "--data", "/nonexistent/gsn"], "/nonexistent/gsn: no such folder"),
+    (["eval", "/nonexistent/run", "--data", "x"], "not a finished run folder"),
+])
+def test_errors_are_one_line_without_traceback(tmp_path, args, fragment):
+    proc = run_cli(*args, "--out", str(tmp_path)) if args[0] == "train" else run_cli(*args)
+    assert proc.returncode != 0
+    assert fragment in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_bad_config_file(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"train": {"lr": "fast"}}))
+    proc = run_cli("train", "--config", str(cfg), "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 2 and "c.json: bad config file" in proc.stderr and "lr" in proc.stderr
+    cfg.write_text(json.dumps({"trian": {}}))
+    proc = run_cli("train", "--config", str(cfg), "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 2 and "unknown config key 'trian'" in proc.stderr

@@ -1,0 +1,76 @@
+"""Metrics against values computed by hand on tiny examples."""
+
+import math
+
+import pytest
+import torch
+
+from lab28.gsn.labels import encode_counts
+from lab28.gsn.task import GSNTask, GSNTaskConfig, nearest_class, pair_confusion, pair_metrics
+from lab28.metrics import classification_metrics, confusion_matrix, per_class_scores, regression_metrics
+
+
+def test_confusion_matrix_rows_are_truth():
+    cm = confusion_matrix(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 0, 1, 1]), 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 1, 1], [0, 0, 0]]
+
+
+def test_precision_recall_f1_by_hand():
+    # truth:  0 0 0 1 1 2 ; pred: 0 0 1 1 2 2
+    cm = confusion_matrix(torch.tensor([0, 0, 1, 1, 2, 2]), torch.tensor([0, 0, 0, 1, 1, 2]), 4)
+    s = per_class_scores(cm)
+    # class 0: P = 2/2, R = 2/3 ; class 1: P = 1/2, R = 1/2 ; class 2: P = 1/2, R = 1/1 ; class 3 absent
+    assert s["precision"][:3].tolist() == pytest.approx([1.0, 0.5, 0.5])
+    assert s["recall"][:3].tolist() == pytest.approx([2 / 3, 0.5, 1.0])
+    f1 = [2 * (1 * 2 / 3) / (1 + 2 / 3), 0.5, 2 * 0.5 / 1.5]
+    assert s["f1"][:3].tolist() == pytest.approx(f1)
+    m = classification_metrics(cm)
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    # Macro over the three classes that occur; absent class 3 is not averaged in.
+    assert m["macro_f1"] == pytest.approx(sum(f1) / 3)
+    assert m["macro_precision"] == pytest.approx(2 / 3)
+    assert m["classes_present"] == 3
+    # Precision, recall and F1 differ here: the seed report's P = R = F1 bug would not pass.
+    assert len({round(m["macro_precision"], 6), round(m["macro_recall"], 6), round(m["macro_f1"], 6)}) == 3
+
+
+def test_regression_metrics_by_hand():
+    pred = torch.tensor([[1.0, 2.0], [3.0, 5.0]])
+    true = torch.tensor([[1.0, 4.0], [2.0, 5.0]])
+    m = regression_metrics(pred, true, ["a", "b"])
+    assert m["rmse"] == pytest.approx(math.sqrt((0 + 4 + 1 + 0) / 4))
+    assert m["mae"] == pytest.approx(3 / 4)
+    assert m["rmse_a"] == pytest.approx(math.sqrt(0.5)) and m["rmse_b"] == pytest.approx(math.sqrt(2))
+    assert m["mae_a"] == pytest.approx(0.5) and m["mae_b"] == pytest.approx(1.0)
+
+
+def test_pair_metrics_aggregate_by_unordered_pair():
+    true = encode_counts(torch.tensor([[4, 6, 0, 0, 0, 0], [4, 6, 0, 0, 0, 0], [0, 0, 3, 7, 0, 0], [0, 0, 3, 7, 0, 0]]))
+    pred = encode_counts(torch.tensor([[4, 6, 0, 0, 0, 0], [5, 5, 0, 0, 0, 0], [0, 0, 3, 7, 0, 0], [3, 0, 7, 0, 0, 0]]))
+    cm = confusion_matrix(pred, true, 135)
+    pm = pair_metrics(cm)
+    assert pm["pair_accuracy"] == pytest.approx(3 / 4)  # only the last prediction has the wrong pair
+    assert pm["pair_exact_accuracy/squares+circles"] == pytest.approx(0.5)
+    assert pm["pair_type_accuracy/squares+circles"] == pytest.approx(1.0)
+    assert pm["pair_type_accuracy/up+right"] == pytest.approx(0.5)
+    assert pair_confusion(cm).sum() == 4
+
+
+def test_nearest_class_decodes_counts():
+    pred = torch.tensor([[3.8, 6.1, 0.2, 0.0, 0.0, -0.1], [0.1, 0.0, 2.2, 0.1, 0.3, 7.4]])
+    assert nearest_class(pred).tolist() == encode_counts(torch.tensor([[4, 6, 0, 0, 0, 0], [0, 0, 2, 0, 0, 8]])).tolist()
+
+
+def test_settings_loss_and_predictions():
+    log_probs = torch.log_softmax(torch.randn(3, 135), dim=1)
+    counts = torch.tensor([[4.0, 6.0, 0, 0, 0, 0]] * 3)
+    targets = {"counts": torch.tensor([[4, 6, 0, 0, 0, 0]] * 3), "classes": torch.tensor([3, 3, 3])}
+    cls = GSNTask(GSNTaskConfig("cls")).loss((log_probs, counts), targets)
+    reg = GSNTask(GSNTaskConfig("reg")).loss((log_probs, counts), targets)
+    joint = GSNTask(GSNTaskConfig("joint", lam=2.0)).loss((log_probs, counts + 1), targets)
+    assert set(cls[1]) == {"cls_loss"} and set(reg[1]) == {"reg_loss"}
+    assert reg[0].item() == pytest.approx(0.0)
+    assert joint[0].item() == pytest.approx(joint[1]["cls_loss"].item() + 2.0 * 0.5)  # SmoothL1(1) = 0.5
+    # reg decodes the counts to a class: perfect counts -> perfect accuracy.
+    m = GSNTask(GSNTaskConfig("reg")).metrics((log_probs, counts), targets)
+    assert m["accuracy"] == 1.0 and m["rmse"] == pytest.approx(0.0)
