@@ -43,3 +43,22 @@ def test_bad_config_and_missing_metric():
         EarlyStopping(EarlyStoppingConfig("m", "max", -1))
     with pytest.raises(KeyError, match="not among the metrics"):
         EarlyStopping(EarlyStoppingConfig("m", "max", 1)).step({"other": 1.0}, 1)
+
+
+def test_cosine_schedule_with_warmup():
+    import torch
+
+    from lab28.train.config import TrainConfig
+    from lab28.train.trainer import make_scheduler
+
+    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
+    sched = make_scheduler(opt, TrainConfig(epochs=10, scheduler="cosine", warmup_epochs=1), steps_per_epoch=10)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.1) and lrs[10] == pytest.approx(1.0)
+    assert lrs[55] == pytest.approx(0.5, abs=0.02) and lrs[-1] < 0.01
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # monotone after warm-up
+    assert make_scheduler(opt, TrainConfig(), 10) is None  # constant lr: no scheduler at all

@@ -8,6 +8,7 @@ from lab28.train.device import PRECISIONS
 from lab28.train.early_stopping import EarlyStoppingConfig
 
 OPTIMIZERS = ("adam", "adamw")
+SCHEDULERS = ("none", "cosine", "onecycle")
 
 
 @dataclass
@@ -18,6 +19,8 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | adamw
     lr: float = 1e-3
     weight_decay: float = 0.0
+    scheduler: str = "none"  # none (constant lr) | cosine (to 0 over `epochs`) | onecycle; stepped every batch
+    warmup_epochs: float = 0.0  # linear warm-up from lr/10 before the schedule (epochs, may be fractional)
     seed: int = 1  # torch.manual_seed: weights, shuffling and augmentation all follow from it
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware has it, else fp32)
@@ -39,6 +42,10 @@ class TrainConfig:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if self.warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.threads < 0:

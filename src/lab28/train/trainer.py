@@ -39,6 +39,29 @@ def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) 
         return cls(model.parameters(), **kwargs)
 
 
+def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
+    """Per-step learning-rate schedule (None for a constant rate)."""
+    if config.scheduler == "none" and config.warmup_epochs == 0:
+        return None
+    total = max(1, config.epochs * steps_per_epoch)
+    warm = int(config.warmup_epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return 0.1 + 0.9 * step / warm
+        if config.scheduler == "none":
+            return 1.0
+        progress = min(1.0, (step - warm) / max(1, total - warm))
+        if config.scheduler == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * progress))
+        # onecycle-like: linear rise to the peak over the first 30 %, cosine down to ~0 after
+        if progress < 0.3:
+            return 0.1 + 0.9 * progress / 0.3
+        return 0.5 * (1 + math.cos(math.pi * (progress - 0.3) / 0.7))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 @torch.inference_mode()
 def predict_outputs(model, task, inputs, targets, config: TrainConfig, device, precision):
     """Concatenated model outputs (float32, on the device) and prepared targets for a whole split."""
@@ -116,6 +139,7 @@ def fit(
     step_model = torch.compile(model) if config.compile else model
     optimizer = make_optimizer(model, config, device)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    scheduler = make_scheduler(optimizer, config, math.ceil(train_data[0].shape[0] / config.batch_size))
     stopper = EarlyStopping(config.early_stopping)
     # One generator drives shuffling and augmentation, so a seed fixes the whole run.
     gen = torch.Generator(device=device).manual_seed(config.seed)
@@ -150,6 +174,8 @@ def fit(
             else:
                 loss.backward()
                 optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             # Accumulate on the device: reading a value (.item()) would stall the GPU every step.
             for key, value in {"loss": loss, **parts}.items():
                 sums[key] = sums.get(key, 0) + value.detach() * idx.numel()
