@@ -111,3 +111,30 @@ def test_random_erase_zeroes_a_small_rectangle():
 def test_invalid_probability_is_refused():
     with pytest.raises(ValueError):
         A.GSNAugment(A.GSNAugmentConfig(hflip=1.5))
+
+
+def test_tta_maps_every_view_back_exactly():
+    """A fake model that reads the true counts off a view must, through TTA, give the original's counts and class."""
+    from lab28.gsn.tta import DihedralTTA, apply_view, dihedral_views
+
+    views = dihedral_views()
+    assert len({(k, f) for k, f, _ in views}) == 8 and len({p for _, _, p in views}) == 8
+    img = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(5))  # no symmetry: 8 distinct views
+    counts = torch.tensor([[0, 0, 3, 7, 0, 0]])
+
+    class Oracle(torch.nn.Module):
+        """Knows what each view of `img` is and answers with that view's (permuted) counts and class."""
+
+        def forward(self, x):
+            out_counts = []
+            for k, flip, perm in views:
+                if torch.equal(x[:1], apply_view(img, k, flip)):
+                    out_counts.append(counts[:, list(perm)])
+            c = torch.cat(out_counts).float()
+            lp = torch.full((1, 135), -30.0)
+            lp[0, encode_counts(c.long())] = 0.0
+            return lp, c
+
+    lp, c = DihedralTTA(Oracle())(img)
+    assert torch.allclose(c, counts.float())
+    assert lp.argmax(dim=1).item() == encode_counts(counts).item()

@@ -19,6 +19,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     "model": ("model.name", "model name from the registry"),
     "head": ("model.head", "classification head: factored | flat"),
     "dropout": ("model.dropout", "dropout on the 256 backbone features (probability)"),
+    "fc-init": ("model.fc_init", "start weights of the backbone Linear: default | pooled (global sum-pool)"),
     "setting": ("task.setting", "cls | reg | joint"),
     "lam": ("task.lam", "weight λ of the SmoothL1 count loss in the joint setting"),
     "hflip": ("augment.hflip", "horizontal-flip probability per image"),

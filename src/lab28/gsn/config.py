@@ -28,6 +28,7 @@ class GSNModelConfig:
     name: str = "shape-classifier"
     head: str = "factored"  # factored | flat (see lab28.models.shape_classifier)
     dropout: float = 0.3  # dropout on the 256 features before both heads
+    fc_init: str = "default"  # default | pooled: start weights of the backbone's big Linear (architecture unchanged)
 
 
 @dataclass

@@ -44,7 +44,8 @@ def load_data(config: GSNRunConfig) -> tuple[GSNData, GSNData]:
 
 
 def build_model(config: GSNRunConfig):
-    return create_model(config.model.name, head=config.model.head, dropout=config.model.dropout)
+    return create_model(config.model.name, head=config.model.head, dropout=config.model.dropout,
+                        fc_init=config.model.fc_init)
 
 
 @torch.inference_mode()
@@ -102,6 +103,9 @@ def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val:
     best = torch.load(run_dir / "best.pt", map_location=device, weights_only=True)
     model.load_state_dict(best["model"])
     final = evaluate(model, task, val.images, val.counts, config.train, device, precision)
+    from lab28.gsn.tta import DihedralTTA
+
+    final_tta = evaluate(DihedralTTA(model), task, val.images, val.counts, config.train, device, precision)
     outputs, targets = predict_outputs(model, task, val.images, val.counts, config.train, device, precision)
     cm = task.confusion(outputs, targets).numpy()
     pred_classes, pred_counts = task.predict(outputs)
@@ -116,7 +120,9 @@ def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val:
     atomic_write_text(run_dir / "val_predictions.csv", "\n".join(lines) + "\n")
     result = {
         "setting": config.task.setting, "lambda": config.task.lam,
-        "val": {k: v for k, v in final.items()},
+        "val": final,
+        # The same weights, answers averaged over the 8 flips/quarter turns (see lab28.gsn.tta).
+        "val_tta": {k: v for k, v in final_tta.items() if "/" not in k},
         "dead_features": dead, "dead_feature_count": int((rates == 0).sum()),
         **{k: v for k, v in summary.items() if k != "history"},
     }

@@ -15,6 +15,8 @@ Heads:
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -26,9 +28,9 @@ FEATURES = 256
 
 
 class GSNBackbone(nn.Module):
-    """The fixed lab backbone, layer for layer."""
+    """The fixed lab backbone, layer for layer. `fc_init` only changes the starting weights (see below)."""
 
-    def __init__(self):
+    def __init__(self, fc_init: str = "default"):
         super().__init__()
         self.convs = nn.Sequential(
             nn.Conv2d(1, 8, 3, stride=1, padding=1), nn.ReLU(),
@@ -37,9 +39,29 @@ class GSNBackbone(nn.Module):
             nn.Conv2d(32, 64, 3, stride=1, padding=1), nn.ReLU(),
         )
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(64 * 28 * 28, FEATURES), nn.ReLU())
+        if fc_init == "pooled":
+            pooled_init_(self.fc[1], channels=64, positions=28 * 28)
+        elif fc_init != "default":
+            raise ValueError(f"unknown fc_init {fc_init!r}; choose 'default' or 'pooled'")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.convs(x))
+
+
+@torch.no_grad()
+def pooled_init_(linear: nn.Linear, channels: int, positions: int, noise: float = 0.3) -> None:
+    """Start the big Linear as a global sum-pool: every unit weighs each channel the same at every position.
+
+    Counting shapes is a sum over positions; with the default (independent random) weights the layer must learn
+    that sharing from 8,000 images. Pooled start weights give it from step one, and training is free to move
+    away. The architecture is untouched. Flatten order is (channel, row, col), so a weight vector is a channel
+    weight repeated over the 784 positions; a little default-scale noise breaks the exact symmetry.
+    """
+    bound = 1.0 / math.sqrt(linear.in_features)  # nn.Linear's default scale
+    per_channel = torch.randn(linear.out_features, channels, 1) / math.sqrt(channels)
+    pooled = per_channel.expand(-1, -1, positions).reshape(linear.out_features, -1) * bound * math.sqrt(channels)
+    linear.weight.copy_(pooled + noise * torch.empty_like(pooled).uniform_(-bound, bound))
+    linear.bias.zero_()
 
 
 class FactoredCountHead(nn.Module):
@@ -70,9 +92,9 @@ class FactoredCountHead(nn.Module):
 class ShapeClassifier(nn.Module):
     """Fixed backbone + classification head (log-probabilities over 135 classes) + count head (6 values)."""
 
-    def __init__(self, head: str = "factored", dropout: float = 0.0):
+    def __init__(self, head: str = "factored", dropout: float = 0.0, fc_init: str = "default"):
         super().__init__()
-        self.backbone = GSNBackbone()
+        self.backbone = GSNBackbone(fc_init)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         if head == "flat":
             self.cls_head: nn.Module = nn.Linear(FEATURES, NUM_CLASSES)
@@ -94,5 +116,5 @@ class ShapeClassifier(nn.Module):
 
 
 @register_model("shape-classifier")
-def shape_classifier(head: str = "factored", dropout: float = 0.0) -> ShapeClassifier:
-    return ShapeClassifier(head=head, dropout=dropout)
+def shape_classifier(head: str = "factored", dropout: float = 0.0, fc_init: str = "default") -> ShapeClassifier:
+    return ShapeClassifier(head=head, dropout=dropout, fc_init=fc_init)
