@@ -63,10 +63,13 @@ def _run_config(args):
 
 
 def _cmd_train(args) -> None:
-    from lab28.gsn.experiment import run_gsn
+    from lab28.gsn.experiment import resume_gsn, run_gsn
 
-    cfg = _run_config(args)
-    run_dir = run_gsn(cfg, args.out, args.name or cfg.task.setting, overwrite=args.overwrite)
+    if args.resume:
+        run_dir = resume_gsn(args.resume)
+    else:
+        cfg = _run_config(args)
+        run_dir = run_gsn(cfg, args.out, args.name or cfg.task.setting, overwrite=args.overwrite)
     final = json.loads((run_dir / "final_metrics.json").read_text())["val"]
     print(f"run folder: {run_dir}\nvalidation top-1 {final['accuracy']:.4f}, macro F1 {final['macro_f1']:.4f}, "
           f"RMSE {final['rmse']:.4f}")
@@ -150,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--name", help="run folder name (default: the setting / gsn-suite-<preset>)")
         if name == "train":
             p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of that name")
+            p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (other flags ignored)")
         add_run_flags(p, skip=("setting",) if name == "suite" else ())
         p.set_defaults(func=func, setting=None)
     evalp = sub.add_parser("eval", help="evaluate a run's best checkpoint on a GSN data set", formatter_class=fmt)

@@ -74,20 +74,51 @@ def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: boo
     precision = resolve_precision(config.train.precision, device)
     atomic_write_json(run_dir / "config.json", config.to_dict())
     atomic_write_json(run_dir / "env.json", environment(str(device), precision))
-    atomic_write_json(run_dir / "status.json", {"status": "running", "started": time.time()})
     atomic_write_json(run_dir / "data.json", {"source": train.source, "train_size": len(train), "val_size": len(val),
                                               "val_first": val.names[0], "val_last": val.names[-1]})
     torch.manual_seed(config.train.seed)
     model = build_model(config)
+    return _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=None)
+
+
+def resume_gsn(run_dir: str | Path, draw_figures: bool = True) -> Path:
+    """Continue an interrupted run from its last.pt, with the data, config and random states it had."""
+    from lab28.gsn.config import config_from_dict
+    from lab28.train.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    status = _read_json(run_dir / "status.json").get("status")
+    if status == "finished":
+        raise Lab28Error(f"{run_dir}: this run already finished; nothing to resume")
+    try:
+        config = config_from_dict(_read_json(run_dir / "config.json"))
+    except (ValueError, TypeError) as exc:
+        raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
+    device = resolve_device(config.train.device)
+    state = load_checkpoint(run_dir / "last.pt", device)
+    train, val = load_data(config)
+    model = build_model(config)
+    precision = resolve_precision(config.train.precision, device)
+    print(f"[{run_dir.name}] resuming after epoch {state['epoch']}", flush=True)
+    return _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=state)
+
+
+def _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume) -> Path:
+    from lab28.train.trainer import TrainingInterrupted
+
+    atomic_write_json(run_dir / "status.json", {"status": "running", "started": time.time()})
     task = GSNTask(config.task, config.augment)
     print(f"[{run_dir.name}] setting={config.task.setting} lambda={config.task.lam} device={device} "
           f"precision={precision} train={len(train)} val={len(val)}", flush=True)
     try:
         summary = fit(model, task, (train.images, train.counts), (val.images, val.counts), config.train, run_dir,
-                      extra_state={"config": config.to_dict()})
+                      extra_state={"config": config.to_dict()}, resume=resume)
     except TrainingDiverged as exc:
         atomic_write_json(run_dir / "status.json", {"status": "failed", "reason": str(exc)})
-        raise Lab28Error(f"{run_dir}: training stopped: {exc} (last good weights kept in best.pt)") from None
+        raise Lab28Error(f"{run_dir}: training stopped: {exc}; the last good epoch is kept in best.pt/last.pt") from None
+    except TrainingInterrupted as exc:
+        atomic_write_json(run_dir / "status.json", {"status": "interrupted", "reason": str(exc)})
+        raise Lab28Error(f"{run_dir}: {exc}; continue with: lab28 train --resume {run_dir}") from None
     finalize_run(run_dir, config, model, task, val, summary, device, precision)
     if draw_figures:
         from lab28.gsn.figures import draw_run_figures
@@ -95,6 +126,17 @@ def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: boo
         draw_run_figures(run_dir)
     atomic_write_json(run_dir / "status.json", {"status": "finished", "finished": time.time()})
     return run_dir
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise Lab28Error(f"{path.parent}: not a run folder (no {path.name})") from None
+    except (OSError, ValueError) as exc:
+        raise Lab28Error(f"{path}: unreadable ({exc})") from None
 
 
 def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val: GSNData, summary: dict,

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from lab28.io_utils import atomic_torch_save, atomic_write_text
+from lab28.train.checkpoint import CHECKPOINT_FORMAT, rng_state, set_rng_state
 from lab28.train.config import TrainConfig
 from lab28.train.device import autocast, resolve_device, resolve_precision
 from lab28.train.early_stopping import EarlyStopping
@@ -115,6 +116,10 @@ def _scalar_metrics(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}{k}": v for k, v in metrics.items() if "/" not in k}
 
 
+class TrainingInterrupted(RuntimeError):
+    """Ctrl-C during training; the last complete epoch is saved in last.pt."""
+
+
 def fit(
     model: nn.Module,
     task,
@@ -124,8 +129,12 @@ def fit(
     run_dir: Path,
     extra_state: dict | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
 ) -> dict[str, Any]:
-    """Train with early stopping; writes metrics.csv, best.pt and last.pt into run_dir. Returns a summary."""
+    """Train with early stopping; writes metrics.csv, best.pt and last.pt into run_dir. Returns a summary.
+
+    `resume`: the state from a last.pt (see lab28.train.checkpoint) to continue from.
+    """
     config.validate()
     run_dir = Path(run_dir)
     if config.threads:
@@ -139,7 +148,8 @@ def fit(
     step_model = torch.compile(model) if config.compile else model
     optimizer = make_optimizer(model, config, device)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
-    scheduler = make_scheduler(optimizer, config, math.ceil(train_data[0].shape[0] / config.batch_size))
+    steps = math.ceil(train_data[0].shape[0] / config.batch_size)
+    scheduler = make_scheduler(optimizer, config, steps)
     stopper = EarlyStopping(config.early_stopping)
     # One generator drives shuffling and augmentation, so a seed fixes the whole run.
     gen = torch.Generator(device=device).manual_seed(config.seed)
@@ -148,49 +158,34 @@ def fit(
     n = train_x.shape[0]
     log = MetricsLog(run_dir / "metrics.csv")
     history: list[dict[str, float]] = []
+    start_epoch = 1
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler is not None and resume.get("scheduler") is not None:
+            scheduler.load_state_dict(resume["scheduler"])
+        if scaler is not None and resume.get("scaler") is not None:
+            scaler.load_state_dict(resume["scaler"])
+        stopper.load_state_dict(resume["early_stopping"])
+        set_rng_state(resume["rng"], gen)
+        for row in resume["history"]:
+            history.append(row)
+            log.rows.append(row)
+        start_epoch = resume["epoch"] + 1
     stop_reason = f"reached the maximum of {config.epochs} epochs"
-    t_start = time.perf_counter()
+    t_start = time.perf_counter() - sum(r.get("epoch_time_s", 0.0) for r in history)
 
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(start_epoch, config.epochs + 1):
+        if resume is not None and epoch == start_epoch and resume.get("stopped"):
+            stop_reason = resume["stop_reason"]
+            break
         model.train()
         t_epoch = time.perf_counter()
-        perm = torch.randperm(n, device=device, generator=gen)
-        sums: dict[str, torch.Tensor] = {}
-        steps = math.ceil(n / config.batch_size)
-        bar = _progress(config, steps, epoch)
-        for step in range(steps):
-            idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
-            x, t = task.prepare_batch(train_x[idx], train_y[idx], train=True, generator=gen)
-            if config.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(device, precision):
-                out = step_model(x)
-            loss, parts = task.loss(out, t)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            # Accumulate on the device: reading a value (.item()) would stall the GPU every step.
-            for key, value in {"loss": loss, **parts}.items():
-                sums[key] = sums.get(key, 0) + value.detach() * idx.numel()
-            if bar is not None and (step % config.log_every == 0 or step == steps - 1):
-                running = sums["loss"].item() / min(n, (step + 1) * config.batch_size)
-                if not math.isfinite(running):
-                    raise TrainingDiverged(f"loss became {running} at epoch {epoch}, step {step + 1}")
-                bar.set_postfix(loss=f"{running:.4f}")
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        train_metrics = {k: v.item() / n for k, v in sums.items()}
-        if not math.isfinite(train_metrics["loss"]):
-            raise TrainingDiverged(f"loss became {train_metrics['loss']} during epoch {epoch}")
+        try:
+            train_metrics = _train_epoch(step_model, task, optimizer, scheduler, scaler, train_x, train_y, gen,
+                                         config, device, precision, epoch, steps)
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(f"interrupted during epoch {epoch}; epochs 1..{epoch - 1} are saved") from None
         train_time = time.perf_counter() - t_epoch
         val_metrics = evaluate(model, task, val_x, val_y, config, device, precision)
         row = {"epoch": epoch, **_scalar_metrics("train_", train_metrics), **_scalar_metrics("val_", val_metrics)}
@@ -202,18 +197,21 @@ def fit(
         log.append(row)
         stop = stopper.step(row, epoch)
         if stopper.improved:
-            atomic_torch_save({"model": model.state_dict(), "epoch": epoch, "metrics": row, **(extra_state or {})},
-                              run_dir / "best.pt")
-        atomic_torch_save(
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-             "early_stopping": stopper.state_dict(), "history": history, **(extra_state or {})},
-            run_dir / "last.pt",
-        )
+            atomic_torch_save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "epoch": epoch,
+                               "metrics": row, **(extra_state or {})}, run_dir / "best.pt")
+        if stop:
+            stop_reason = f"early stopping: {stopper.reason}"
+        atomic_torch_save({
+            "format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "early_stopping": stopper.state_dict(), "rng": rng_state(gen), "epoch": epoch, "history": history,
+            "stopped": stop, "stop_reason": stop_reason, **(extra_state or {}),
+        }, run_dir / "last.pt")
         if on_epoch is not None:
             on_epoch(row)
         _print_epoch(config, row, stopper)
         if stop:
-            stop_reason = f"early stopping: {stopper.reason}"
             break
     total = time.perf_counter() - t_start
     return {
@@ -221,6 +219,52 @@ def fit(
         "monitor": config.early_stopping.monitor, "stop_reason": stop_reason, "runtime_s": total,
         "device": str(device), "precision": precision, "history": history,
     }
+
+
+def _train_epoch(model, task, optimizer, scheduler, scaler, train_x, train_y, gen, config: TrainConfig, device,
+                 precision: str, epoch: int, steps: int) -> dict[str, float]:
+    """One pass over the training set; returns the mean of the loss and its parts."""
+    n = train_x.shape[0]
+    perm = torch.randperm(n, device=device, generator=gen)
+    sums: dict[str, torch.Tensor] = {}
+    # First step whose loss was not finite (-1: none), tracked on the device so that no step has to sync.
+    first_bad = torch.tensor(-1, device=device)
+    bar = _progress(config, steps, epoch)
+    for step in range(steps):
+        idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
+        x, t = task.prepare_batch(train_x[idx], train_y[idx], train=True, generator=gen)
+        if config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, precision):
+            out = model(x)
+        loss, parts = task.loss(out, t)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        # Accumulate on the device: reading a value (.item()) would stall the GPU every step.
+        for key, value in {"loss": loss, **parts}.items():
+            sums[key] = sums.get(key, 0) + value.detach() * idx.numel()
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), step + 1, first_bad)
+        if step % config.log_every == 0 or step == steps - 1:
+            bad = int(first_bad)
+            if bad >= 0:
+                if bar is not None:
+                    bar.close()
+                raise TrainingDiverged(f"loss became non-finite at epoch {epoch}, step {bad}")
+            if bar is not None:
+                bar.set_postfix(loss=f"{sums['loss'].item() / min(n, (step + 1) * config.batch_size):.4f}")
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return {k: v.item() / n for k, v in sums.items()}
 
 
 def _progress(config: TrainConfig, steps: int, epoch: int):
