@@ -60,7 +60,7 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
     cfg = GSNRunConfig(
         task=GSNTaskConfig(setting=setting, lam=1.0),
         augment=augment,
-        train=TrainConfig(seed=1, early_stopping=EarlyStoppingConfig(monitor=monitor, mode=mode, patience=10)),
+        train=TrainConfig(seed=1, early_stopping=EarlyStoppingConfig(monitor=monitor, mode=mode, patience=8)),
     )
     if name == "quick":
         cfg.data.synth_n = 1200

@@ -26,7 +26,8 @@ def check_run(run_dir: Path) -> None:
 def find_runs(suite_dir: Path) -> list[Path]:
     suite = json.loads((suite_dir / "suite.json").read_text()) if (suite_dir / "suite.json").exists() else {}
     names = suite.get("settings") or sorted(p.name for p in suite_dir.iterdir() if (p / "config.json").exists())
-    runs = [suite_dir / n for n in names]
+    order = {"cls": 0, "reg": 1, "joint": 2}
+    runs = sorted((suite_dir / n for n in names), key=lambda p: order.get(p.name, 3))
     if not runs:
         raise Lab28Error(f"{suite_dir}: no run folders found")
     for run in runs:
