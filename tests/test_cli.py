@@ -29,6 +29,12 @@ def test_synth_show_suite_report_eval(tmp_path, capsys):
         assert f"{setting}/figures/confusion_pairs.png" in report
     assert "| classification only |" in report and "| regression only |" in report and "Why this λ" in report
     assert (suite / "figures" / "curves_overlaid.png").is_file()
+    page = (suite / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 19 and 'src="http' not in page and "missing figure" not in page
+    # predict on a user's own images (a folder of PNGs) -> one CSV row each
+    assert main(["predict", str(suite / "joint"), str(tmp_path / "synth" / "data"), "--out", str(tmp_path / "p.csv")]) == 0
+    rows = (tmp_path / "p.csv").read_text().splitlines()
+    assert len(rows) == 41 and rows[0].startswith("file,class,class_name,pair,count_squares")
     # eval of a saved checkpoint on another GSN-format folder
     assert main(["eval", str(suite / "joint"), "--data", str(tmp_path / "synth"), "--out", str(tmp_path / "e.json")]) == 0
     result = json.loads((tmp_path / "e.json").read_text())

@@ -90,6 +90,13 @@ def _cmd_eval(args) -> None:
     print(f"wrote {out}")
 
 
+def _cmd_predict(args) -> None:
+    from lab28.gsn.predict import predict_run
+
+    path, text = predict_run(args.run_dir, args.images, out_path=args.out, device=args.device)
+    print(f"wrote {path}" if path else text, end="" if not path else "\n")
+
+
 def _cmd_report(args) -> None:
     from lab28.gsn.report import write_report
 
@@ -162,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     evalp.add_argument("--out", help="metrics JSON path (default: RUN_DIR/eval-<data name>.json)")
     evalp.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     evalp.set_defaults(func=_cmd_eval)
+    pred = sub.add_parser("predict", help="predict classes and counts for your own 28x28 PNGs", formatter_class=fmt)
+    pred.add_argument("run_dir", help="a finished run folder (uses its best.pt)")
+    pred.add_argument("images", nargs="+", help="PNG files or folders of PNGs")
+    pred.add_argument("--out", help="CSV path (default: print to stdout)")
+    pred.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    pred.set_defaults(func=_cmd_predict)
     rep = sub.add_parser("report", help="(re)write report.md of a suite folder from its run folders")
     rep.add_argument("suite_dir")
     rep.set_defaults(func=_cmd_report)

@@ -121,6 +121,9 @@ def write_report(suite_dir: str | Path) -> Path:
         lines += [f"<details><summary>{name}</summary>", "", "```json", json.dumps(cfg, indent=2), "```", "", "</details>", ""]
     path = suite_dir / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
+    from lab28.html_report import write_html_report
+
+    write_html_report(path)  # report.html: the same page with figures inlined, one file to share
     return path
 
 
