@@ -79,7 +79,7 @@ def _cmd_suite(args) -> None:
     from lab28.gsn.suite import run_gsn_suite
 
     cfg = _run_config(args)
-    suite_dir = run_gsn_suite(cfg, args.out, name=args.name or f"gsn-suite-{args.preset}")
+    suite_dir = run_gsn_suite(cfg, args.out, name=args.name or f"gsn-suite-{args.preset}", jobs=args.jobs)
     print(f"suite folder: {suite_dir}\nreport: {suite_dir / 'report.md'}")
 
 
@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext, formatter_class=fmt)
         if name == "suite":
             p.add_argument("dataset", choices=["gsn"])
+            p.add_argument("--jobs", type=int, default=1,
+                           help="settings trained at once in worker processes (CPU: cores // jobs threads each)")
         p.add_argument("--preset", choices=["lab", "quick"], default="lab" if name == "train" else "quick",
                        help="lab: the lab protocol; quick: small synthetic set, few epochs")
         p.add_argument("--synth", action="store_true", help="train on synthetic data (ignores --data)")

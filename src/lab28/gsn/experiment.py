@@ -63,7 +63,7 @@ def activation_rates(model, task: GSNTask, images: torch.Tensor, counts: torch.T
 
 
 def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: bool = False,
-            draw_figures: bool = True, data: tuple[GSNData, GSNData] | None = None) -> Path:
+            draw_figures: bool = True, data: tuple[GSNData, GSNData] | None = None, on_epoch=None) -> Path:
     """Train one setting and write its run folder; returns the folder (a new suffixed one if `name` exists)."""
     config.task.validate()
     config.augment.validate()
@@ -78,7 +78,8 @@ def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: boo
                                               "val_first": val.names[0], "val_last": val.names[-1]})
     torch.manual_seed(config.train.seed)
     model = build_model(config)
-    return _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=None)
+    return _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=None,
+                               on_epoch=on_epoch)
 
 
 def resume_gsn(run_dir: str | Path, draw_figures: bool = True) -> Path:
@@ -103,7 +104,8 @@ def resume_gsn(run_dir: str | Path, draw_figures: bool = True) -> Path:
     return _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=state)
 
 
-def _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume) -> Path:
+def _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume,
+                        on_epoch=None) -> Path:
     from lab28.train.trainer import TrainingInterrupted
 
     atomic_write_json(run_dir / "status.json", {"status": "running", "started": time.time()})
@@ -112,7 +114,7 @@ def _train_and_finalize(run_dir, config, model, train, val, device, precision, d
           f"precision={precision} train={len(train)} val={len(val)}", flush=True)
     try:
         summary = fit(model, task, (train.images, train.counts), (val.images, val.counts), config.train, run_dir,
-                      extra_state={"config": config.to_dict()}, resume=resume)
+                      extra_state={"config": config.to_dict()}, resume=resume, on_epoch=on_epoch)
     except TrainingDiverged as exc:
         atomic_write_json(run_dir / "status.json", {"status": "failed", "reason": str(exc)})
         raise Lab28Error(f"{run_dir}: training stopped: {exc}; the last good epoch is kept in best.pt/last.pt") from None

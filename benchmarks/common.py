@@ -1,0 +1,63 @@
+"""Helpers shared by the benchmarks: peak memory, a GSN folder to read, JSON results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
+
+
+def gpu_peak_mb() -> float | None:
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform(), "cpu": _cpu_name(), "cores": os.cpu_count(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def gsn_folder(data: str | None, n: int) -> Path:
+    """The given GSN folder, or a synthetic one of n images written to a temporary folder (PNG files on disk)."""
+    if data:
+        return Path(data)
+    from lab28.gsn.synth import synth_gsn
+
+    root = Path(tempfile.mkdtemp(prefix="lab28-bench-"))
+    synth_gsn(root, n=n, seed=0)
+    return root / "data"
+
+
+def save_result(name: str, result: dict) -> Path:
+    from lab28.io_utils import atomic_write_json
+
+    path = RESULTS / f"{name}.json"
+    atomic_write_json(path, {"benchmark": name, "machine": machine(), **result})
+    print(f"results: {path}")
+    return path

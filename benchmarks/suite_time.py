@@ -1,0 +1,66 @@
+"""Wall-clock of the GSN lab suite per setting and in total, epochs run, images/s.
+
+    python benchmarks/suite_time.py --data GSN_DIR            # runs `lab28 suite gsn --preset lab` and times it
+    python benchmarks/suite_time.py --from-suite SUITE_DIR    # reads the figures of a suite that already ran
+
+Figures come from the run folders (metrics.csv, final_metrics.json), which record every epoch's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+from common import gpu_peak_mb, peak_rss_mb, save_result
+
+
+def summarize(suite_dir: Path) -> dict:
+    rows = {}
+    for run in sorted(p for p in suite_dir.iterdir() if (p / "final_metrics.json").exists()):
+        final = json.loads((run / "final_metrics.json").read_text())
+        epochs = list(csv.DictReader(open(run / "metrics.csv")))
+        ips = [float(r["train_images_per_s"]) for r in epochs]
+        rows[run.name] = {"runtime_s": final["runtime_s"], "epochs": final["epochs_run"],
+                          "train_img_per_s_median": sorted(ips)[len(ips) // 2],
+                          "val_accuracy": final["val"]["accuracy"]}
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="GSN folder to run the lab suite on")
+    source.add_argument("--from-suite", help="an existing suite folder")
+    parser.add_argument("--out", default="runs-bench", help="parent folder for the suite run")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    args = parser.parse_args()
+    total = None
+    if args.data:
+        from lab28.gsn.config import preset
+        from lab28.gsn.suite import run_gsn_suite
+
+        cfg = preset("lab")
+        cfg.data.path, cfg.train.threads = args.data, args.threads
+        t0 = time.perf_counter()
+        suite_dir = run_gsn_suite(cfg, args.out, name="gsn-suite-lab-bench")
+        total = time.perf_counter() - t0
+    else:
+        suite_dir = Path(args.from_suite)
+        info = json.loads((suite_dir / "suite.json").read_text())
+        total = info.get("total_runtime_s")
+    rows = summarize(suite_dir)
+    print(f"GSN lab suite: {suite_dir}")
+    for name, r in rows.items():
+        print(f"  {name:6s} {r['runtime_s'] / 60:6.1f} min  {r['epochs']:3d} epochs  "
+              f"{r['train_img_per_s_median']:7.1f} img/s (median epoch)  top-1 {r['val_accuracy']:.3f}")
+    if total is not None:
+        print(f"  total  {total / 60:6.1f} min")
+    save_result("suite_time", {"suite": str(suite_dir), "settings": rows, "total_s": total,
+                               "peak_rss_mb": peak_rss_mb(), "gpu_peak_mb": gpu_peak_mb()})
+
+
+if __name__ == "__main__":
+    main()
