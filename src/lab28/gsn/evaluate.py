@@ -13,6 +13,7 @@ from lab28.gsn.experiment import build_model
 from lab28.gsn.loader import load_gsn
 from lab28.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json
+from lab28.train.checkpoint import load_checkpoint
 from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.trainer import evaluate
 
@@ -26,11 +27,11 @@ def load_run_model(run_dir: Path, device: torch.device):
         config = config_from_dict(json.loads((run_dir / "config.json").read_text()))
     except (json.JSONDecodeError, ValueError, TypeError) as exc:
         raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
+    state = load_checkpoint(run_dir / "best.pt", device, weights_only=True)
     try:
-        state = torch.load(run_dir / "best.pt", map_location=device, weights_only=True)
         model = build_model(config)
         model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError, EOFError, OSError) as exc:
+    except (RuntimeError, KeyError, ValueError) as exc:
         raise Lab28Error(f"{run_dir / 'best.pt'}: unusable checkpoint: {str(exc).splitlines()[0]}") from None
     return model.to(device), config
 

@@ -40,14 +40,17 @@ def set_rng_state(state: dict, generator: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
-    """Read a lab28 checkpoint with one-line errors for truncated, foreign or too-new files."""
+def load_checkpoint(path: Path, device: torch.device | str = "cpu", weights_only: bool = False) -> dict:
+    """Read a lab28 checkpoint with one-line errors for truncated, foreign or too-new files.
+
+    weights_only=True (tensors and plain containers only) for files that may come from elsewhere, such as a
+    best.pt handed to `eval`/`predict`; last.pt also holds numpy/python RNG states and needs False.
+    """
     path = Path(path)
     if not path.is_file():
         raise Lab28Error(f"{path}: checkpoint not found")
     try:
-        # weights_only=False: the file holds python/numpy RNG states; it is one lab28 itself wrote.
-        state = torch.load(path, map_location=device, weights_only=False)
+        state = torch.load(path, map_location=device, weights_only=weights_only)
     except Exception as exc:  # torch raises many types for damaged files
         raise Lab28Error(f"{path}: unreadable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
     if not isinstance(state, dict) or "model" not in state:
