@@ -39,13 +39,11 @@ def _cmd_data_show(args) -> None:
 
 def _run_config(args):
     from lab28.gsn.cli_flags import apply_run_flags
+    from lab28.config_io import load_config_file
     from lab28.gsn.config import config_from_dict, preset
 
     if getattr(args, "config", None):
-        try:
-            cfg = config_from_dict(json.loads(Path(args.config).read_text()))
-        except (OSError, json.JSONDecodeError, ValueError, TypeError) as exc:
-            raise Lab28Error(f"{args.config}: bad config file: {exc}") from None
+        cfg = load_config_file(args.config, config_from_dict)
     else:
         cfg = preset(args.preset, args.setting or "joint")
     cfg = apply_run_flags(cfg, args)
@@ -95,6 +93,24 @@ def _cmd_predict(args) -> None:
 
     path, text = predict_run(args.run_dir, args.images, out_path=args.out, device=args.device)
     print(f"wrote {path}" if path else text, end="" if not path else "\n")
+
+
+def _cmd_fashion_train(args) -> None:
+    from lab28.fashion.cli import run_fashion_train_from_args
+
+    run_fashion_train_from_args(args)
+
+
+def _cmd_fashion_suite(args) -> None:
+    from lab28.fashion.cli import run_fashion_suite_from_args
+
+    run_fashion_suite_from_args(args)
+
+
+def _cmd_fashion_report(args) -> None:
+    from lab28.fashion.report import write_report
+
+    print(f"wrote {write_report(args.suite_dir)}")
 
 
 def _cmd_report(args) -> None:
@@ -177,10 +193,29 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--out", help="CSV path (default: print to stdout)")
     pred.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     pred.set_defaults(func=_cmd_predict)
+    _add_fashion_commands(sub, fmt)
     rep = sub.add_parser("report", help="(re)write report.md of a suite folder from its run folders")
     rep.add_argument("suite_dir")
     rep.set_defaults(func=_cmd_report)
     return parser
+
+
+def _add_fashion_commands(sub, fmt) -> None:
+    # A command group of its own: its flags (--epochs, --hflip, ...) map to Fashion-MNIST config fields.
+    from lab28.fashion.cli import add_fashion_suite_arguments, add_fashion_train_arguments
+
+    fashion = sub.add_parser("fashion", help="Fashion-MNIST: train one CNN or compare the three").add_subparsers(
+        dest="fashion_cmd", required=True)
+    train = fashion.add_parser("train", help="train one Fashion-MNIST model", formatter_class=fmt)
+    add_fashion_train_arguments(train)
+    train.set_defaults(func=_cmd_fashion_train)
+    suite = fashion.add_parser("suite", help="train simple-cnn, spatial-attention-cnn and gated-cnn; write report.md",
+                               formatter_class=fmt)
+    add_fashion_suite_arguments(suite)
+    suite.set_defaults(func=_cmd_fashion_suite)
+    report = fashion.add_parser("report", help="(re)write report.md of a Fashion-MNIST suite folder")
+    report.add_argument("suite_dir")
+    report.set_defaults(func=_cmd_fashion_report)
 
 
 def main(argv: list[str] | None = None) -> int:

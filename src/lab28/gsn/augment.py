@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from lab28.augment_ops import pick, random_erase
 from lab28.gsn.labels import HFLIP_PERM, ROT90_CCW_PERM, VFLIP_PERM
 
 
@@ -51,10 +52,6 @@ class GSNAugmentConfig:
             raise ValueError(f"erase_area must satisfy 0 < lo <= hi < 1, got {self.erase_area}")
 
 
-def _pick(n: int, p: float, device, generator) -> torch.Tensor:
-    return torch.rand(n, device=device, generator=generator) < p
-
-
 def _apply_geometry(images, counts, mask, transformed, perm):
     m4 = mask.view(-1, 1, 1, 1)
     images = torch.where(m4, transformed, images)
@@ -64,20 +61,20 @@ def _apply_geometry(images, counts, mask, transformed, perm):
 
 def hflip(images, counts, p=1.0, generator=None):
     """Mirror left-right: right and left triangles swap."""
-    mask = _pick(images.shape[0], p, images.device, generator)
+    mask = pick(images.shape[0], p, images.device, generator)
     return _apply_geometry(images, counts, mask, images.flip(-1), HFLIP_PERM)
 
 
 def vflip(images, counts, p=1.0, generator=None):
     """Mirror top-bottom: up and down triangles swap."""
-    mask = _pick(images.shape[0], p, images.device, generator)
+    mask = pick(images.shape[0], p, images.device, generator)
     return _apply_geometry(images, counts, mask, images.flip(-2), VFLIP_PERM)
 
 
 def rot90(images, counts, p=1.0, generator=None):
     """Turn by 90 degrees, each chosen image clockwise or counter-clockwise with equal chance."""
     n = images.shape[0]
-    mask = _pick(n, p, images.device, generator)
+    mask = pick(n, p, images.device, generator)
     ccw = torch.rand(n, device=images.device, generator=generator) < 0.5
     images, counts = _apply_geometry(
         images, counts, mask & ccw, torch.rot90(images, 1, dims=(-2, -1)), ROT90_CCW_PERM
@@ -88,7 +85,7 @@ def rot90(images, counts, p=1.0, generator=None):
 def brightness_contrast(images, counts, p=1.0, brightness=0.1, contrast=0.2, generator=None):
     """x -> (x - mean) * c + mean + b per image; mild, so shapes stay recognisable. Counts unchanged."""
     n, dev = images.shape[0], images.device
-    mask = _pick(n, p, dev, generator).view(-1, 1, 1, 1)
+    mask = pick(n, p, dev, generator).view(-1, 1, 1, 1)
     c = 1 + (torch.rand(n, 1, 1, 1, device=dev, generator=generator) * 2 - 1) * contrast
     b = (torch.rand(n, 1, 1, 1, device=dev, generator=generator) * 2 - 1) * brightness
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
@@ -98,32 +95,9 @@ def brightness_contrast(images, counts, p=1.0, brightness=0.1, contrast=0.2, gen
 
 def gaussian_noise(images, counts, p=1.0, variance=0.1, generator=None):
     """Add N(0, variance * max pixel) noise (max pixel is 1 here). Not clamped: clamping would bias the mean."""
-    mask = _pick(images.shape[0], p, images.device, generator).view(-1, 1, 1, 1)
+    mask = pick(images.shape[0], p, images.device, generator).view(-1, 1, 1, 1)
     noise = torch.randn(images.shape, device=images.device, generator=generator, dtype=images.dtype)
     return torch.where(mask, images + noise * variance**0.5, images), counts
-
-
-def random_erase(images, counts, p=1.0, area=(0.01, 0.05), generator=None):
-    """Zero one random rectangle per chosen image. Small areas only: a large one could erase a shape
-    and make the counts wrong."""
-    n, _, h, w = images.shape
-    dev = images.device
-    mask = _pick(n, p, dev, generator)
-    frac = area[0] + torch.rand(n, device=dev, generator=generator) * (area[1] - area[0])
-    log_ratio = (torch.rand(n, device=dev, generator=generator) * 2 - 1) * 1.2  # aspect in ~[0.3, 3.3]
-    ratio = torch.exp(log_ratio)
-    eh = (frac * h * w * ratio).sqrt().clamp(1, h).round()
-    ew = (frac * h * w / ratio).sqrt().clamp(1, w).round()
-    top = (torch.rand(n, device=dev, generator=generator) * (h - eh + 1)).floor()
-    left = (torch.rand(n, device=dev, generator=generator) * (w - ew + 1)).floor()
-    rows = torch.arange(h, device=dev).view(1, h, 1)
-    cols = torch.arange(w, device=dev).view(1, 1, w)
-    inside = (
-        (rows >= top.view(-1, 1, 1)) & (rows < (top + eh).view(-1, 1, 1))
-        & (cols >= left.view(-1, 1, 1)) & (cols < (left + ew).view(-1, 1, 1))
-    )
-    erase = (inside & mask.view(-1, 1, 1)).unsqueeze(1)
-    return images.masked_fill(erase, 0.0), counts
 
 
 class GSNAugment:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from lab28.config_io import get_path, parse_bool, set_path
 from lab28.gsn.config import GSNRunConfig, preset
 
 # flag -> (config path, help text with unit). The flag names are the field names; `--data` is data.path.
@@ -48,35 +49,14 @@ FLAGS: dict[str, tuple[str, str]] = {
 }
 
 
-def _get(cfg, path: str):
-    for part in path.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
-
-
-def _set(cfg, path: str, value) -> None:
-    *parents, leaf = path.split(".")
-    for part in parents:
-        cfg = getattr(cfg, part)
-    setattr(cfg, leaf, value)
-
-
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
 def add_run_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     lab = preset("lab")
     group = parser.add_argument_group("run configuration (default: the preset's value; shown: lab preset)")
     for flag, (path, text) in FLAGS.items():
         if flag in skip:
             continue
-        default = _get(lab, path)
-        kind = _bool if isinstance(default, bool) else type(default)
+        default = get_path(lab, path)
+        kind = parse_bool if isinstance(default, bool) else type(default)
         group.add_argument(f"--{flag}", type=kind, default=None, help=f"{text} [lab: {default!r}]")
 
 
@@ -84,7 +64,7 @@ def apply_run_flags(cfg: GSNRunConfig, args: argparse.Namespace) -> GSNRunConfig
     for flag, (path, _) in FLAGS.items():
         value = getattr(args, flag.replace("-", "_"), None)
         if value is not None:
-            _set(cfg, path, value)
+            set_path(cfg, path, value)
     return cfg
 
 

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab28.config_io import from_dict
 from lab28.gsn.augment import GSNAugmentConfig
 from lab28.gsn.task import GSNTaskConfig
 from lab28.train.config import TrainConfig
@@ -70,29 +71,5 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
     return cfg
 
 
-def _from_dict(cls, data: dict[str, Any]):
-    """Rebuild a (nested) config dataclass from a dict, refusing unknown keys and wrong types."""
-    kwargs = {}
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key, value in data.items():
-        if key not in fields:
-            raise ValueError(f"unknown config key {key!r} in {cls.__name__}; known: {', '.join(fields)}")
-        default = getattr(cls(), key)
-        if dataclasses.is_dataclass(default):
-            if not isinstance(value, dict):
-                raise ValueError(f"config key {key!r} must be a mapping")
-            value = _from_dict(type(default), value)
-        elif isinstance(default, tuple) and isinstance(value, list):
-            value = tuple(value)
-        elif isinstance(default, bool) and not isinstance(value, bool):
-            raise ValueError(f"config key {key!r} must be true or false, got {value!r}")
-        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        elif default is not None and not isinstance(value, type(default)):
-            raise ValueError(f"config key {key!r} must be {type(default).__name__}, got {value!r}")
-        kwargs[key] = value
-    return cls(**kwargs)
-
-
 def config_from_dict(data: dict[str, Any]) -> GSNRunConfig:
-    return _from_dict(GSNRunConfig, data)
+    return from_dict(GSNRunConfig, data)

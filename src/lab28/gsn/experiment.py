@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from lab28.errors import Lab28Error
@@ -19,6 +18,7 @@ from lab28.gsn.loader import GSNData, load_gsn
 from lab28.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json, atomic_write_text, new_run_dir
 from lab28.models import create_model
+from lab28.runfiles import write_matrix
 from lab28.runinfo import environment
 from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.trainer import TrainingDiverged, evaluate, fit, predict_outputs
@@ -155,7 +155,7 @@ def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val:
     pred_classes, pred_counts = task.predict(outputs)
     rates = activation_rates(model, task, val.images, val.counts, device)
     dead = float((rates == 0).double().mean())
-    _write_matrix(run_dir / "confusion.csv", cm)
+    write_matrix(run_dir / "confusion.csv", cm)
     atomic_write_text(run_dir / "activation_rates.csv", "feature,rate\n" + "".join(
         f"{i},{r:.6f}\n" for i, r in enumerate(rates.tolist())))
     lines = ["name,true_class,pred_class," + ",".join(f"pred_{s}" for s in ("squares", "circles", "up", "right", "down", "left"))]
@@ -173,7 +173,3 @@ def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val:
     atomic_write_json(run_dir / "final_metrics.json", result)
     (run_dir / "last.pt").unlink(missing_ok=True)  # only needed to resume an unfinished run; ~3x the model size
     return result
-
-
-def _write_matrix(path: Path, matrix: np.ndarray) -> None:
-    atomic_write_text(path, "\n".join(",".join(str(int(v)) for v in row) for row in matrix) + "\n")

@@ -10,19 +10,9 @@ import numpy as np
 
 from lab28.gsn.labels import NUM_PAIRS, SPLITS_PER_PAIR, pair_name
 from lab28.plotting import plt, save
+from lab28.runfiles import read_matrix, read_metrics_csv
 
 PAIR_LABELS = [pair_name(p) for p in range(NUM_PAIRS)]
-
-
-def read_metrics_csv(path: Path) -> dict[str, np.ndarray]:
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return {key: np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])
-            for key in (rows[0] if rows else {})}
-
-
-def read_matrix(path: Path) -> np.ndarray:
-    return np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
 
 
 def plot_losses(m: dict[str, np.ndarray], path: Path, title: str = "") -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 
 from lab28.errors import Lab28Error
 from lab28.gsn.figures import read_metrics_csv

@@ -1,0 +1,28 @@
+"""Readers and writers of the plain files in a run folder (metrics.csv, confusion matrices).
+
+Figures and reports read only these files, never a live model: a figure can always be redrawn from the folder.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from lab28.io_utils import atomic_write_text
+
+
+def read_metrics_csv(path: Path) -> dict[str, np.ndarray]:
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return {key: np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])
+            for key in (rows[0] if rows else {})}
+
+
+def read_matrix(path: Path) -> np.ndarray:
+    return np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+
+
+def write_matrix(path: Path, matrix: np.ndarray) -> None:
+    atomic_write_text(path, "\n".join(",".join(str(int(v)) for v in row) for row in matrix) + "\n")
