@@ -1,0 +1,138 @@
+"""CLI pieces for Fashion-MNIST (`train` one model, `suite` of three): flags and the calls behind them.
+
+lab28.cli wires these into sub-commands. Every run flag maps to one config field, defaults to None ("take the
+preset's value") and shows the `best` preset's value and the unit in --help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lab28.errors import Lab28Error
+from lab28.fashion.config import PRESETS, FashionRunConfig, config_from_dict, preset
+from lab28.config_io import get_path, load_config_file, parse_bool, set_path
+from lab28.models.fashion_cnns import FASHION_MODELS
+
+# flag -> (config path, help text with unit)
+FLAGS: dict[str, tuple[str, str]] = {
+    "data": ("data.path", "folder with the Fashion-MNIST IDX files, raw or .gz (default: the lab28 cache)"),
+    "val-size": ("data.val_size", "validation images carved from train, stratified (images)"),
+    "split-seed": ("data.split_seed", "seed of the train/validation split"),
+    "train-size": ("data.train_size", "train on at most N images, 0 = all (images)"),
+    "test-size": ("data.test_size", "evaluate on the first N test images, 0 = all (images)"),
+    "evaluate-test": ("data.evaluate_test", "evaluate on t10k when present (true/false)"),
+    "dropout": ("model.dropout", "dropout before the last layer (probability)"),
+    "label-smoothing": ("task.label_smoothing", "CrossEntropy label smoothing (0..1)"),
+    "hflip": ("augment.hflip", "horizontal-flip probability per image"),
+    "vflip": ("augment.vflip", "vertical-flip probability per image"),
+    "rotate": ("augment.rotate", "rotation probability per image"),
+    "rotate-degrees": ("augment.rotate_degrees", "max rotation angle (degrees)"),
+    "translate": ("augment.translate", "shift probability per image"),
+    "translate-pixels": ("augment.translate_pixels", "max shift per axis (pixels)"),
+    "erase": ("augment.erase", "random-erasing probability per image"),
+    "epochs": ("train.epochs", "maximum epochs"),
+    "batch-size": ("train.batch_size", "training batch size (images)"),
+    "eval-batch-size": ("train.eval_batch_size", "evaluation batch size (images)"),
+    "optimizer": ("train.optimizer", "adam | adamw"),
+    "lr": ("train.lr", "peak learning rate"),
+    "weight-decay": ("train.weight_decay", "weight decay"),
+    "scheduler": ("train.scheduler", "none | cosine | onecycle (stepped every batch)"),
+    "warmup-epochs": ("train.warmup_epochs", "linear warm-up (epochs, may be fractional)"),
+    "seed": ("train.seed", "torch.manual_seed for weights, shuffling and augmentation"),
+    "device": ("train.device", "auto | cpu | cuda | cuda:N | mps"),
+    "precision": ("train.precision", "auto | fp32 | bf16 | fp16"),
+    "channels-last": ("train.channels_last", "channels_last memory format (true/false)"),
+    "compile": ("train.compile", "torch.compile the model (true/false)"),
+    "threads": ("train.threads", "CPU threads, 0 = torch's default"),
+    "progress": ("train.progress", "progress bar and one line per epoch (true/false)"),
+    "monitor": ("train.early_stopping.monitor", "metric watched by early stopping and best.pt"),
+    "mode": ("train.early_stopping.mode", "min | max"),
+    "patience": ("train.early_stopping.patience", "epochs without improvement before stopping"),
+    "min-delta": ("train.early_stopping.min_delta", "smallest change that counts as an improvement"),
+    "tensorboard": ("tensorboard", "write TensorBoard event files into RUN/tensorboard (true/false)"),
+}
+PRESET_HELP = "seed: the seed report's recipe; best: our recipe (default); quick: 300 images, 2 epochs"
+
+
+def _add_common(parser: argparse.ArgumentParser, default_name: str) -> None:
+    parser.add_argument("--preset", choices=PRESETS, default="best", help=PRESET_HELP)
+    parser.add_argument("--config", help="a config.json (e.g. from an earlier run) instead of a preset")
+    parser.add_argument("--out", default="runs", help="parent folder of run folders")
+    parser.add_argument("--name", help=f"run folder name (default: {default_name})")
+    best = preset("best")
+    group = parser.add_argument_group("run configuration (default: the preset's value; shown: best preset)")
+    for flag, (path, text) in FLAGS.items():
+        default = get_path(best, path)
+        kind = parse_bool if isinstance(default, bool) else type(default)
+        group.add_argument(f"--{flag}", type=kind, default=None, help=f"{text} [best: {default!r}]")
+
+
+def add_fashion_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `train` for one Fashion-MNIST model."""
+    parser.add_argument("--model", help=f"model from the registry ({', '.join(FASHION_MODELS)}) "
+                                         "[default: simple-cnn, or the --config file's]")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder of that name")
+    _add_common(parser, "the model name")
+
+
+def add_fashion_suite_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `suite`: the three models with one recipe, then report.md."""
+    parser.add_argument("--models", default=",".join(FASHION_MODELS), help="comma-separated models to compare")
+    _add_common(parser, "fashion-suite-<preset>")
+
+
+def config_from_args(args: argparse.Namespace, model: str | None = None) -> FashionRunConfig:
+    """Preset (or --config file), then every flag the user gave; Lab28Error for a bad combination."""
+    if getattr(args, "config", None):
+        cfg = load_config_file(args.config, config_from_dict)
+    else:
+        cfg = preset(args.preset)
+    if model is not None:
+        cfg.model.name = model
+    for flag, (path, _) in FLAGS.items():
+        value = getattr(args, flag.replace("-", "_"), None)
+        if value is not None:
+            set_path(cfg, path, value)
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        raise Lab28Error(f"bad configuration: {exc}") from None
+    return cfg
+
+
+def _summary(final: dict) -> str:
+    v, t = final["val"], final["test"]
+    text = f"validation accuracy {v['accuracy']:.4f}, macro F1 {v['macro_f1']:.4f}"
+    if t is not None:
+        return text + f"; test accuracy {t['accuracy']:.4f}, macro F1 {t['macro_f1']:.4f}"
+    return text + f"; no test result ({final['test_note']})"
+
+
+def run_fashion_train_from_args(args: argparse.Namespace) -> Path:
+    from lab28.fashion.experiment import run_fashion
+    from lab28.models import available_models
+
+    cfg = config_from_args(args, model=args.model)
+    if cfg.model.name not in available_models():
+        raise Lab28Error(f"unknown model {cfg.model.name!r}; choose one of: {', '.join(available_models())}")
+    run_dir = run_fashion(cfg, args.out, args.name or cfg.model.name, overwrite=args.overwrite)
+    final = json.loads((run_dir / "final_metrics.json").read_text())
+    print(f"run folder: {run_dir}\n{_summary(final)}")
+    return run_dir
+
+
+def run_fashion_suite_from_args(args: argparse.Namespace) -> Path:
+    from lab28.fashion.suite import run_fashion_suite
+    from lab28.models import available_models
+
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    unknown = [m for m in models if m not in available_models()]
+    if not models or unknown:
+        raise Lab28Error(f"--models: unknown {', '.join(unknown) or '(none given)'}; "
+                         f"choose from {', '.join(FASHION_MODELS)}")
+    cfg = config_from_args(args)
+    suite_dir = run_fashion_suite(cfg, args.out, name=args.name or f"fashion-suite-{args.preset}", models=models)
+    print(f"suite folder: {suite_dir}\nreport: {suite_dir / 'report.md'}")
+    return suite_dir

@@ -1,0 +1,222 @@
+"""Figures of one Fashion-MNIST run and report.md (+ report.html) of a suite, drawn only from run folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lab28.errors import Lab28Error
+from lab28.fashion.data import CLASS_NAMES
+from lab28.runfiles import read_matrix, read_metrics_csv
+from lab28.io_utils import atomic_write_text
+from lab28.plotting import plt, save
+
+REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", "prediction_samples.npz", "best.pt")
+RUN_FIGURES = ("curves.png", "confusion.png", "predictions.png")
+
+
+# -- one run -------------------------------------------------------------------------------------------------
+def plot_curves(m: dict[str, np.ndarray], path: Path, title: str = "") -> None:
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    a1.plot(m["epoch"], m["train_loss"], label="train (objective)")
+    a1.plot(m["epoch"], m["val_loss"], label="validation (objective)")
+    if "val_nll" in m:  # label smoothing on: also show the plain cross-entropy
+        a1.plot(m["epoch"], m["val_nll"], "--", label="validation NLL")
+    a1.set(xlabel="epoch", ylabel="loss", title="Loss")
+    a1.legend()
+    a2.plot(m["epoch"], m["val_accuracy"], label="accuracy")
+    a2.plot(m["epoch"], m["val_macro_f1"], "--", label="macro F1")
+    a2.set(xlabel="epoch", ylabel="validation score", title="Validation accuracy and macro F1")
+    a2.legend()
+    if title:
+        fig.suptitle(title)
+    save(fig, path)
+
+
+def plot_confusion(cm: np.ndarray, path: Path, title: str = "") -> None:
+    """Colour = share of the true class (row), text = image count: readable whatever the split size."""
+    rows = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(8, 7))
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right")
+    ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES)
+    ax.set(xlabel="predicted class", ylabel="true class", title=title or "Confusion matrix")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="share of the true class")
+    save(fig, path)
+
+
+def plot_prediction_grid(npz_path: Path, path: Path, title: str = "", cols: int = 6) -> None:
+    """Validation images with true and predicted class; mistakes get a red caption and frame."""
+    with np.load(npz_path) as z:
+        images, true, pred, conf = z["images"], z["true"], z["pred"], z["confidence"]
+    n = len(images)
+    rows = max(1, -(-n // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.9, rows * 2.2), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= n:
+            ax.axis("off")
+            continue
+        wrong = true[k] != pred[k]
+        ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
+        color = "red" if wrong else "black"
+        ax.set_title(f"true: {CLASS_NAMES[true[k]]}\npred: {CLASS_NAMES[pred[k]]} ({conf[k]:.0%})",
+                     fontsize=7, color=color)
+        for spine in ax.spines.values():
+            spine.set_color("red" if wrong else "0.8")
+            spine.set_linewidth(2.5 if wrong else 0.5)
+    errors = int((true != pred).sum())
+    fig.suptitle(title or f"Validation predictions: {errors} of {n} shown are wrong (red); "
+                          "mistakes are over-sampled", fontsize=9)
+    save(fig, path)
+
+
+def draw_run_figures(run_dir: str | Path) -> list[Path]:
+    """curves.png, confusion.png (validation; confusion_test.png too when there is a test set), predictions.png."""
+    run_dir = Path(run_dir)
+    out = run_dir / "figures"
+    out.mkdir(exist_ok=True)
+    final = json.loads((run_dir / "final_metrics.json").read_text())
+    name = final.get("model", run_dir.name)
+    plot_curves(read_metrics_csv(run_dir / "metrics.csv"), out / "curves.png", f"{run_dir.name} ({name})")
+    plot_confusion(read_matrix(run_dir / "confusion.csv"), out / "confusion.png",
+                   f"{name}: validation confusion (best epoch)")
+    plot_prediction_grid(run_dir / "prediction_samples.npz", out / "predictions.png")
+    paths = [out / f for f in RUN_FIGURES]
+    if (run_dir / "confusion_test.csv").exists():
+        plot_confusion(read_matrix(run_dir / "confusion_test.csv"), out / "confusion_test.png", f"{name}: test confusion")
+        paths.append(out / "confusion_test.png")
+    return paths
+
+
+# -- suite report --------------------------------------------------------------------------------------------
+def find_runs(suite_dir: Path) -> list[Path]:
+    """The suite's run folders (in suite.json order), each checked for completeness."""
+    suite_file = suite_dir / "suite.json"
+    suite = json.loads(suite_file.read_text()) if suite_file.exists() else {}
+    names = suite.get("runs") or sorted(p.name for p in suite_dir.iterdir() if (p / "final_metrics.json").exists())
+    if not names:
+        raise Lab28Error(f"{suite_dir}: no run folders found")
+    runs = [suite_dir / n for n in names]
+    for run in runs:
+        missing = [f for f in REQUIRED if not (run / f).exists()]
+        if missing:
+            raise Lab28Error(f"{run}: incomplete run folder, missing {', '.join(missing)}")
+    return runs
+
+
+def plot_overlaid_curves(runs: list[Path], path: Path) -> None:
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
+    for run in runs:
+        m = read_metrics_csv(run / "metrics.csv")
+        line = a1.plot(m["epoch"], m["val_accuracy"], label=run.name)[0]
+        a2.plot(m["epoch"], m["train_loss"], "--", color=line.get_color(), label=f"{run.name} train")
+        a2.plot(m["epoch"], m["val_loss"], color=line.get_color(), label=f"{run.name} val")
+    a1.set(xlabel="epoch", ylabel="validation accuracy", title="Validation accuracy")
+    a2.set(xlabel="epoch", ylabel="loss (training objective)", title="Loss")
+    a1.legend(fontsize=8)
+    a2.legend(fontsize=7)
+    save(fig, path)
+
+
+def _fmt(v, digits: int = 4) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def per_class_table(finals: dict[str, dict], split: str) -> list[str]:
+    """One row per class; for each model P, R and F1 columns, prefixed with the model name."""
+    names = list(finals)
+    header = "| class | " + " | ".join(f"{n} P | {n} R | {n} F1" for n in names) + " | support |"
+    lines = [header, "|---|" + "---:|" * (3 * len(names) + 1)]
+    for cls in CLASS_NAMES:
+        cells = []
+        for n in names:
+            m = finals[n][split]
+            cells += [_fmt(m.get(f"precision/{cls}"), 3), _fmt(m.get(f"recall/{cls}"), 3), _fmt(m.get(f"f1/{cls}"), 3)]
+        support = finals[names[0]][split].get(f"support/{cls}")
+        lines.append(f"| {cls} | " + " | ".join(cells) + f" | {support} |")
+    macro = []
+    for n in names:
+        m = finals[n][split]
+        macro += [_fmt(m["macro_precision"], 3), _fmt(m["macro_recall"], 3), _fmt(m["macro_f1"], 3)]
+    lines.append("| **macro** | " + " | ".join(macro) + " | |")
+    return lines
+
+
+def write_report(suite_dir: str | Path) -> Path:
+    suite_dir = Path(suite_dir)
+    runs = find_runs(suite_dir)
+    (suite_dir / "figures").mkdir(exist_ok=True)
+    plot_overlaid_curves(runs, suite_dir / "figures" / "curves_overlaid.png")
+    finals = {r.name: json.loads((r / "final_metrics.json").read_text()) for r in runs}
+    configs = {r.name: json.loads((r / "config.json").read_text()) for r in runs}
+    data = json.loads((runs[0] / "data.json").read_text()) if (runs[0] / "data.json").exists() else {}
+    env = json.loads((runs[0] / "env.json").read_text()) if (runs[0] / "env.json").exists() else {}
+    has_test = all(f["test"] is not None for f in finals.values())
+    lines = ["# Fashion-MNIST: three architectures compared", ""]
+    if data:
+        lines += [f"Data: `{data['source']}` — {data['train_size']} training images, {data['val_size']} validation "
+                  f"images (stratified split of the training files, md5 of the rows {data['val_indices_md5'][:12]}).", ""]
+    if has_test:
+        lines += [f"Test set: {data.get('test_note') or next(iter(finals.values()))['test_note']}. It was used once, "
+                  "for the final evaluation of each best checkpoint; model selection used validation only.", ""]
+    else:
+        notes = sorted({f["test_note"] for f in finals.values() if f["test"] is None})
+        lines += ["**No test-set results.** " + " ".join(notes) + ". Every number below is a *validation* "
+                  "number, on images carved from the training files that also chose the best epoch, so it is "
+                  "optimistic; it is not a test accuracy.", ""]
+    if env:
+        lines += [f"lab28 {env.get('lab28_version')} (git {env.get('git_hash')}), torch {env.get('torch_version')}, "
+                  f"device {env.get('device')}, precision {env.get('precision')}, {env.get('torch_threads')} threads.", ""]
+    head = "| model | parameters | val accuracy | val macro F1 |"
+    rule = "|---|---:|---:|---:|"
+    if has_test:
+        head, rule = head + " test accuracy | test macro F1 |", rule + "---:|---:|"
+    lines += ["## Overall", "", head + " epochs (best) | runtime |", rule + "---:|---:|"]
+    for name, f in finals.items():
+        row = f"| {name} | {f['params']:,} | {_fmt(f['val']['accuracy'])} | {_fmt(f['val']['macro_f1'])} |"
+        if has_test:
+            row += f" {_fmt(f['test']['accuracy'])} | {_fmt(f['test']['macro_f1'])} |"
+        lines.append(row + f" {f['epochs_run']} ({f['best_epoch']}) | {_duration(f['runtime_s'])} |")
+    lines += ["", "Macro averages run over the classes present in the split. P, R and F1 below are computed per "
+              "class from the confusion matrix (precision from its column, recall from its row).", ""]
+    for split in (("test",) if has_test else ()) + ("val",):
+        title = "test set" if split == "test" else "validation split"
+        lines += [f"## Per-class precision (P), recall (R) and F1 — {title}", ""] + per_class_table(finals, split) + [""]
+    lines += ["## Learning curves", "", "![learning curves](figures/curves_overlaid.png)", "",
+              "## Confusion matrices (validation, best epoch)", ""]
+    lines += [f"![{r.name} confusion]({r.name}/figures/confusion.png)" for r in runs] + [""]
+    if has_test:
+        lines += ["## Confusion matrices (test)", ""]
+        lines += [f"![{r.name} test confusion]({r.name}/figures/confusion_test.png)" for r in runs] + [""]
+    lines += ["## Prediction grids (validation; mistakes in red, over-sampled)", ""]
+    lines += [f"![{r.name} predictions]({r.name}/figures/predictions.png)" for r in runs] + [""]
+    lines += ["## Runs", ""]
+    for r in runs:
+        f = finals[r.name]
+        tb = f" TensorBoard: `tensorboard --logdir {r.name}/tensorboard`." if (r / "tensorboard").is_dir() else ""
+        lines += [f"**{r.name}**: {f['stop_reason']}; best epoch {f['best_epoch']} of {f['epochs_run']}.{tb}", "",
+                  f"![{r.name} curves]({r.name}/figures/curves.png)", ""]
+    lines += ["", "## Configuration", ""]
+    for name, cfg in configs.items():
+        lines += [f"<details><summary>{name}</summary>", "", "```json", json.dumps(cfg, indent=2), "```", "",
+                  "</details>", ""]
+    path = suite_dir / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    from lab28.html_report import write_html_report
+
+    write_html_report(path)  # report.html: the same page with figures inlined, one file to share (as GSN)
+    return path

@@ -1,0 +1,164 @@
+"""Fashion-MNIST workload: data, models, metrics, augmentation, and a tiny suite end to end."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lab28.data.idx import write_idx
+from lab28.errors import Lab28Error
+from lab28.fashion.config import config_from_dict, preset
+from lab28.fashion.data import CLASS_NAMES, FashionDataConfig, load_fashion, stratified_split
+from lab28.fashion.task import PIXEL_MEAN, PIXEL_STD, FashionTask, FashionTaskConfig
+from lab28.models import available_models, create_model
+from lab28.models.fashion_cnns import FASHION_MODELS, GatedConvBlock, SpatialAttention
+from lab28.models.registry import count_parameters
+
+
+def write_fashion(folder, n_train=200, n_test=60, seed=0):
+    """Tiny IDX set: class k is a bright bar at rows 2k+4..2k+6 on noise (learnable, 28x28, balanced).
+    Train images are gzipped, the rest raw: both forms must load."""
+    rng = np.random.default_rng(seed)
+    for split, n, suffix in (("train", n_train, ".gz"), ("t10k", n_test, "")):
+        if not n:
+            continue
+        labels = np.tile(np.arange(10), n // 10).astype(np.uint8)
+        rng.shuffle(labels)
+        images = (rng.random((n, 28, 28)) * 60).astype(np.uint8)
+        for i, c in enumerate(labels):
+            images[i, 2 * c + 4: 2 * c + 7, 4:24] = 255
+        write_idx(folder / f"{split}-images-idx3-ubyte{suffix}", images)
+        write_idx(folder / f"{split}-labels-idx1-ubyte", labels)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fashion_dir(tmp_path_factory):
+    return write_fashion(tmp_path_factory.mktemp("fashion"))
+
+
+@pytest.fixture(scope="module")
+def no_test_dir(tmp_path_factory):
+    return write_fashion(tmp_path_factory.mktemp("fashion-no-test"), n_test=0)
+
+
+# -- models -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", available_models())
+def test_every_registered_model_trains_one_step(name):
+    torch.manual_seed(0)
+    model = create_model(name)
+    x = torch.randn(4, 1, 28, 28)
+    out = model(x)
+    outs = out if isinstance(out, tuple) else (out,)
+    if name == "shape-classifier":
+        assert [tuple(o.shape) for o in outs] == [(4, 135), (4, 6)]
+    else:
+        assert [tuple(o.shape) for o in outs] == [(4, 10)]
+    assert all(torch.isfinite(o).all() for o in outs)
+    sum(o.float().pow(2).mean() for o in outs).backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_fashion_models_registered_with_comparable_sizes():
+    counts = {name: count_parameters(create_model(name)) for name in FASHION_MODELS}
+    print(counts)
+    assert set(FASHION_MODELS) <= set(available_models())
+    assert max(counts.values()) <= 1.2 * min(counts.values()), counts
+
+
+def test_spatial_attention_mask_and_gated_block():
+    x = torch.randn(2, 8, 14, 14)
+    sa = SpatialAttention().eval()
+    mask = sa.mask(x)
+    assert mask.shape == (2, 1, 14, 14) and (mask > 0).all() and (mask < 1).all()
+    assert torch.allclose(sa(x), x * mask)
+    gate = GatedConvBlock(8, 4).eval()
+    both = gate.bn(gate.conv(x))
+    assert torch.allclose(gate(x), both[:, :4] * torch.sigmoid(both[:, 4:]))
+
+
+# -- metrics ------------------------------------------------------------------------------------------------
+def test_per_class_metrics_by_hand():
+    # truth: 0 0 0 0 1 1 ; pred: 0 0 0 1 1 1  ->  class 0: P 3/3, R 3/4 ; class 1: P 2/3, R 2/2
+    truth, pred = torch.tensor([0, 0, 0, 0, 1, 1]), torch.tensor([0, 0, 0, 1, 1, 1])
+    logits = torch.nn.functional.one_hot(pred, 10).float()
+    m = FashionTask().metrics(logits, {"labels": truth})
+    t, tr = CLASS_NAMES[0], CLASS_NAMES[1]
+    assert (m[f"precision/{t}"], m[f"recall/{t}"], m[f"f1/{t}"]) == pytest.approx((1.0, 0.75, 1.5 / 1.75))
+    assert (m[f"precision/{tr}"], m[f"recall/{tr}"], m[f"f1/{tr}"]) == pytest.approx((2 / 3, 1.0, 0.8))
+    assert m[f"support/{t}"] == 4 and m[f"support/{CLASS_NAMES[5]}"] == 0
+    assert m["accuracy"] == pytest.approx(5 / 6)
+    assert m["macro_precision"] == pytest.approx((1 + 2 / 3) / 2)  # over the two classes present
+    assert m["macro_recall"] == pytest.approx(0.875)
+    assert m["macro_f1"] == pytest.approx((1.5 / 1.75 + 0.8) / 2)
+
+
+def test_task_normalises_and_smooths():
+    task = FashionTask(FashionTaskConfig(label_smoothing=0.1))
+    x, t = task.prepare_batch(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), torch.tensor([3, 4]), train=False)
+    assert torch.allclose(x, torch.full_like(x, -PIXEL_MEAN / PIXEL_STD)) and t["labels"].tolist() == [3, 4]
+    logits = torch.tensor([[5.0] + [0.0] * 9])
+    loss, parts = task.loss(logits, {"labels": torch.tensor([0])})
+    assert loss > parts["nll"] > 0  # smoothing penalises a confident right answer
+    assert "nll" not in FashionTask().loss(logits, {"labels": torch.tensor([0])})[1]
+
+
+# -- data ---------------------------------------------------------------------------------------------------
+def test_stratified_split_counts_and_determinism():
+    labels = np.repeat(np.arange(10), [600, 600, 600, 600, 600, 600, 600, 600, 600, 300])  # 5,700 images
+    rest, val = stratified_split(labels, 570, seed=3)
+    assert np.bincount(labels[val], minlength=10).tolist() == [60] * 9 + [30]
+    assert len(np.intersect1d(rest, val)) == 0 and len(rest) + len(val) == len(labels)
+    again = stratified_split(labels, 570, seed=3)[1]
+    assert np.array_equal(val, again)
+    assert not np.array_equal(val, stratified_split(labels, 570, seed=4)[1])
+    _, odd = stratified_split(labels, 13, seed=0)  # quotas sum exactly to the requested size
+    assert len(odd) == 13
+
+
+def test_load_fashion_splits(fashion_dir, no_test_dir):
+    s = load_fashion(FashionDataConfig(path=str(fashion_dir), val_size=50))
+    assert (len(s.train), len(s.val), len(s.test)) == (150, 50, 60)
+    assert s.val.class_counts() == [5] * 10 and s.train.class_counts() == [15] * 10
+    assert s.train.images.shape == (150, 1, 28, 28) and s.train.images.dtype == torch.uint8
+    small = load_fashion(FashionDataConfig(path=str(fashion_dir), val_size=50, train_size=40, test_size=20))
+    assert (len(small.train), len(small.test)) == (40, 20) and small.train.class_counts() == [4] * 10
+    none = load_fashion(FashionDataConfig(path=str(no_test_dir), val_size=50))
+    assert none.test is None and "no test set" in none.test_note and str(no_test_dir) in none.test_note
+    off = load_fashion(FashionDataConfig(path=str(fashion_dir), val_size=50, evaluate_test=False))
+    assert off.test is None and "turned off" in off.test_note
+
+
+def test_bad_idx_input_names_the_file(tmp_path, fashion_dir):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(fashion_dir, bad)
+    target = bad / "t10k-images-idx3-ubyte"
+    target.write_bytes(target.read_bytes()[:-7])  # truncated: a broken test set must not be silently skipped
+    with pytest.raises(Lab28Error, match="t10k-images-idx3-ubyte.*truncated"):
+        load_fashion(FashionDataConfig(path=str(bad), val_size=50))
+    (bad / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x03junk")
+    with pytest.raises(Lab28Error, match="train-labels-idx1-ubyte"):
+        load_fashion(FashionDataConfig(path=str(bad), val_size=50))
+    with pytest.raises(Lab28Error, match="no Fashion-MNIST training files"):
+        load_fashion(FashionDataConfig(path=str(tmp_path)))
+    with pytest.raises(Lab28Error, match="no such folder"):
+        load_fashion(FashionDataConfig(path=str(tmp_path / "missing")))
+
+
+# -- config -------------------------------------------------------------------------------------------------
+def test_presets_round_trip_and_match_the_recipes():
+    for name in ("seed", "best", "quick"):
+        cfg = preset(name, model="gated-cnn")
+        cfg.validate()
+        assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    seed, best = preset("seed"), preset("best")
+    assert (seed.train.optimizer, seed.train.lr, seed.train.batch_size, seed.train.epochs) == ("adamw", 3e-4, 64, 100)
+    assert (seed.augment.hflip, seed.augment.vflip, seed.augment.rotate_degrees) == (0.5, 0.5, 90.0)
+    assert best.train.scheduler == "cosine" and best.task.label_smoothing == 0.1 and best.augment.vflip == 0
+    with pytest.raises(ValueError, match="unknown config key"):
+        config_from_dict({"train": {"lrr": 1.0}})

@@ -1,0 +1,116 @@
+"""The Fashion-MNIST suite end to end on tiny IDX files: run folders, report.md, figures, TensorBoard, CLI."""
+
+import argparse
+import json
+import sys
+
+import pytest
+
+from lab28.fashion.cli import (
+    add_fashion_suite_arguments, add_fashion_train_arguments, run_fashion_suite_from_args, run_fashion_train_from_args,
+)
+from lab28.fashion.config import preset
+from lab28.fashion.data import CLASS_NAMES
+from lab28.fashion.suite import run_fashion_suite
+from lab28.models.fashion_cnns import FASHION_MODELS
+from test_fashion import write_fashion
+
+
+def tiny_config(data_dir):
+    cfg = preset("quick")
+    cfg.data.path, cfg.data.val_size = str(data_dir), 50
+    cfg.train.threads, cfg.train.progress = 1, False
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    data = write_fashion(tmp_path_factory.mktemp("fashion-data"))
+    return run_fashion_suite(tiny_config(data), tmp_path_factory.mktemp("runs"))
+
+
+def test_suite_writes_complete_run_folders(suite):
+    for model in FASHION_MODELS:
+        run = suite / model
+        for name in ("config.json", "env.json", "data.json", "metrics.csv", "best.pt", "final_metrics.json",
+                     "confusion.csv", "confusion_test.csv", "val_predictions.csv", "figures/curves.png",
+                     "figures/confusion.png", "figures/predictions.png", "figures/confusion_test.png"):
+            assert (run / name).is_file(), f"{model}/{name}"
+        final = json.loads((run / "final_metrics.json").read_text())
+        assert final["model"] == model and final["epochs_run"] == 2 and final["params"] > 100_000
+        assert 0 <= final["val"]["accuracy"] <= 1 and f"f1/{CLASS_NAMES[6]}" in final["val"]
+        assert final["test"] is not None and final["test"]["support/Bag"] == 6 and "t10k" in final["test_note"]
+        assert json.loads((run / "status.json").read_text())["status"] == "finished"
+
+
+def test_report_has_overall_and_per_class_tables(suite):
+    report = (suite / "report.md").read_text()
+    assert "| model | parameters | val accuracy | val macro F1 | test accuracy |" in report
+    assert "| class | simple-cnn P | simple-cnn R | simple-cnn F1 | spatial-attention-cnn P |" in report
+    assert "gated-cnn F1 | support |" in report
+    for cls in CLASS_NAMES:
+        assert f"| {cls} |" in report
+    assert "Per-class precision (P), recall (R) and F1 — test set" in report
+    assert "No test-set results" not in report
+    assert (suite / "figures" / "curves_overlaid.png").is_file()
+    assert "data:image/png;base64" in (suite / "report.html").read_text()
+    for model in FASHION_MODELS:
+        assert f"({model}/figures/predictions.png)" in report and f"({model}/figures/confusion.png)" in report
+
+
+def test_tensorboard_events_read_back(suite):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(suite / "simple-cnn" / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    for tag in ("loss/train", "loss/val", "accuracy/val", "macro_f1/val", "lr", "hparam/val_accuracy"):
+        assert tag in tags["scalars"], tag
+    assert [e.step for e in acc.Scalars("accuracy/val")] == [1, 2]
+    rows = (suite / "simple-cnn" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 3  # header + two epochs: one TensorBoard step per metrics.csv row
+    assert "predictions/val" in tags["images"] and acc.Images("predictions/val")[0].width > 100
+
+
+def test_tensorboard_missing_is_a_note_not_a_failure(monkeypatch, capsys, tmp_path):
+    from lab28.fashion.experiment import TensorBoardLog
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # makes the import raise ImportError
+    assert TensorBoardLog.open(tmp_path / "tb") is None
+    assert "not installed" in capsys.readouterr().out and not (tmp_path / "tb").exists()
+
+
+def test_cli_suite_without_test_set_says_so(tmp_path):
+    data = write_fashion(tmp_path / "data", n_test=0)
+    parser = argparse.ArgumentParser()
+    add_fashion_suite_arguments(parser)
+    args = parser.parse_args(["--preset", "quick", "--data", str(data), "--val-size", "50", "--epochs", "1",
+                              "--threads", "1", "--progress", "false", "--tensorboard", "false",
+                              "--models", "simple-cnn", "--out", str(tmp_path / "runs")])
+    suite_dir = run_fashion_suite_from_args(args)
+    final = json.loads((suite_dir / "simple-cnn" / "final_metrics.json").read_text())
+    assert final["test"] is None and "no test set" in final["test_note"]
+    assert not (suite_dir / "simple-cnn" / "tensorboard").exists()
+    report = (suite_dir / "report.md").read_text()
+    assert "No test-set results" in report and "| test accuracy |" not in report
+    assert "Per-class precision (P), recall (R) and F1 — validation split" in report
+
+
+def test_cli_train_flags_reach_the_config(tmp_path):
+    data = write_fashion(tmp_path / "data")
+    parser = argparse.ArgumentParser()
+    add_fashion_train_arguments(parser)
+    args = parser.parse_args(["--preset", "quick", "--model", "gated-cnn", "--data", str(data), "--val-size", "50",
+                              "--train-size", "40", "--epochs", "1", "--lr", "0.01", "--threads", "1",
+                              "--progress", "false", "--tensorboard", "false", "--out", str(tmp_path / "runs")])
+    run_dir = run_fashion_train_from_args(args)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert run_dir.name == "gated-cnn" and cfg["model"]["name"] == "gated-cnn" and cfg["train"]["lr"] == 0.01
+    assert json.loads((run_dir / "data.json").read_text())["train_size"] == 40
+    from lab28.errors import Lab28Error
+
+    with pytest.raises(Lab28Error, match="unknown model"):
+        run_fashion_train_from_args(parser.parse_args(["--model", "nope", "--data", str(data)]))
+    with pytest.raises(Lab28Error, match="bad configuration"):
+        run_fashion_train_from_args(parser.parse_args(["--hflip", "2", "--data", str(data)]))
