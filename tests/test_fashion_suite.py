@@ -114,3 +114,34 @@ def test_cli_train_flags_reach_the_config(tmp_path):
         run_fashion_train_from_args(parser.parse_args(["--model", "nope", "--data", str(data)]))
     with pytest.raises(Lab28Error, match="bad configuration"):
         run_fashion_train_from_args(parser.parse_args(["--hflip", "2", "--data", str(data)]))
+
+
+def test_interrupted_fashion_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    """Ctrl-C in epoch 2 leaves an 'interrupted' folder; --resume ends where an uninterrupted run ends."""
+    from lab28.errors import Lab28Error
+    from lab28.fashion.experiment import resume_fashion, run_fashion
+    from lab28.fashion.task import FashionTask
+
+    data = write_fashion(tmp_path / "data")
+    cfg = tiny_config(data)
+    cfg.train.epochs, cfg.tensorboard = 3, False
+    reference = run_fashion(cfg, tmp_path, "reference", draw_figures=False)
+    original, calls = FashionTask.prepare_batch, {"n": 0}
+
+    def interrupt(self, images, labels, train, generator=None):
+        if train:
+            calls["n"] += 1
+            if calls["n"] == 7:  # epoch 2, step 2 (150 training images, batch 32: 5 steps per epoch)
+                raise KeyboardInterrupt
+        return original(self, images, labels, train, generator)
+
+    monkeypatch.setattr(FashionTask, "prepare_batch", interrupt)
+    with pytest.raises(Lab28Error, match="interrupted during epoch 2.*--resume"):
+        run_fashion(cfg, tmp_path, "victim", draw_figures=False)
+    victim = tmp_path / "victim"
+    assert json.loads((victim / "status.json").read_text())["status"] == "interrupted"
+    monkeypatch.setattr(FashionTask, "prepare_batch", original)
+    resume_fashion(victim, draw_figures=False)
+    a = json.loads((reference / "final_metrics.json").read_text())
+    b = json.loads((victim / "final_metrics.json").read_text())
+    assert a["val"] == b["val"] and a["epochs_run"] == b["epochs_run"] == 3

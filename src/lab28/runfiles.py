@@ -6,10 +6,12 @@ Figures and reports read only these files, never a live model: a figure can alwa
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
 
+from lab28.errors import Lab28Error
 from lab28.io_utils import atomic_write_text
 
 
@@ -26,3 +28,13 @@ def read_matrix(path: Path) -> np.ndarray:
 
 def write_matrix(path: Path, matrix: np.ndarray) -> None:
     atomic_write_text(path, "\n".join(",".join(str(int(v)) for v in row) for row in matrix) + "\n")
+
+
+def read_run_json(path: Path) -> dict:
+    """A JSON file of a run folder, with one-line errors for a missing or damaged file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise Lab28Error(f"{Path(path).parent}: not a run folder (no {Path(path).name})") from None
+    except (OSError, ValueError) as exc:
+        raise Lab28Error(f"{path}: unreadable ({exc})") from None

@@ -74,6 +74,7 @@ def add_fashion_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help=f"model from the registry ({', '.join(FASHION_MODELS)}) "
                                          "[default: simple-cnn, or the --config file's]")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder of that name")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (other flags ignored)")
     _add_common(parser, "the model name")
 
 
@@ -114,10 +115,15 @@ def run_fashion_train_from_args(args: argparse.Namespace) -> Path:
     from lab28.fashion.experiment import run_fashion
     from lab28.models import available_models
 
-    cfg = config_from_args(args, model=args.model)
-    if cfg.model.name not in available_models():
-        raise Lab28Error(f"unknown model {cfg.model.name!r}; choose one of: {', '.join(available_models())}")
-    run_dir = run_fashion(cfg, args.out, args.name or cfg.model.name, overwrite=args.overwrite)
+    if args.resume:
+        from lab28.fashion.experiment import resume_fashion
+
+        run_dir = resume_fashion(args.resume)
+    else:
+        cfg = config_from_args(args, model=args.model)
+        if cfg.model.name not in available_models():
+            raise Lab28Error(f"unknown model {cfg.model.name!r}; choose one of: {', '.join(available_models())}")
+        run_dir = run_fashion(cfg, args.out, args.name or cfg.model.name, overwrite=args.overwrite)
     final = json.loads((run_dir / "final_metrics.json").read_text())
     print(f"run folder: {run_dir}\n{_summary(final)}")
     return run_dir

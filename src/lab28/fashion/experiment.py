@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from lab28.errors import Lab28Error
-from lab28.fashion.config import FashionRunConfig
+from lab28.fashion.config import FashionRunConfig, config_from_dict
 from lab28.fashion.data import CLASS_NAMES, FashionSplits, Split, load_fashion
 from lab28.fashion.task import FashionTask
 from lab28.runfiles import write_matrix
@@ -104,9 +104,35 @@ def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwr
         torch.set_num_threads(config.train.threads)  # before env.json, so it records the threads really used
     atomic_write_json(run_dir / "config.json", config.to_dict())
     atomic_write_json(run_dir / "env.json", environment(str(device), precision))
-    atomic_write_json(run_dir / "status.json", {"status": "running", "started": time.time()})
     atomic_write_json(run_dir / "data.json", splits.describe())
     torch.manual_seed(config.train.seed)
+    return _train_and_finalize(run_dir, config, splits, device, precision, draw_figures, resume=None)
+
+
+def resume_fashion(run_dir: str | Path, draw_figures: bool = True) -> Path:
+    """Continue an interrupted Fashion-MNIST run from its last.pt (same data split, config and random states)."""
+    from lab28.runfiles import read_run_json
+    from lab28.train.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    if read_run_json(run_dir / "status.json").get("status") == "finished":
+        raise Lab28Error(f"{run_dir}: this run already finished; nothing to resume")
+    try:
+        config = config_from_dict(read_run_json(run_dir / "config.json"))
+    except (ValueError, TypeError) as exc:
+        raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
+    device = resolve_device(config.train.device)
+    state = load_checkpoint(run_dir / "last.pt", device)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    print(f"[{run_dir.name}] resuming after epoch {state['epoch']}", flush=True)
+    return _train_and_finalize(run_dir, config, load_fashion(config.data), device,
+                               resolve_precision(config.train.precision, device), draw_figures, resume=state)
+
+
+def _train_and_finalize(run_dir: Path, config: FashionRunConfig, splits: FashionSplits, device, precision: str,
+                        draw_figures: bool, resume: dict | None) -> Path:
+    atomic_write_json(run_dir / "status.json", {"status": "running", "started": time.time()})
     model = build_model(config)
     params = count_parameters(model)
     task = FashionTask(config.task, config.augment)
@@ -117,7 +143,7 @@ def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwr
     try:
         summary = fit(model, task, (splits.train.images, splits.train.labels), (splits.val.images, splits.val.labels),
                       config.train, run_dir, extra_state={"config": config.to_dict()},
-                      on_epoch=tb.epoch if tb is not None else None)
+                      on_epoch=tb.epoch if tb is not None else None, resume=resume)
         summary["params"] = params
         result = finalize_run(run_dir, config, model, task, splits, summary, device, precision)
         if draw_figures:
@@ -138,7 +164,7 @@ def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwr
         raise Lab28Error(f"{run_dir}: training stopped: {exc} (last good weights kept in best.pt)") from None
     except TrainingInterrupted as exc:  # Ctrl-C: say so in the folder, so a report never mistakes it for finished
         atomic_write_json(run_dir / "status.json", {"status": "interrupted", "reason": str(exc)})
-        raise Lab28Error(f"{run_dir}: {exc}") from None
+        raise Lab28Error(f"{run_dir}: {exc}; continue with: lab28 fashion train --resume {run_dir}") from None
     finally:
         if tb is not None:
             tb.close()

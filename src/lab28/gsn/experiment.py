@@ -18,7 +18,7 @@ from lab28.gsn.loader import GSNData, load_gsn
 from lab28.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json, atomic_write_text, new_run_dir
 from lab28.models import create_model
-from lab28.runfiles import write_matrix
+from lab28.runfiles import read_run_json, write_matrix
 from lab28.runinfo import environment
 from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.trainer import TrainingDiverged, evaluate, fit, predict_outputs
@@ -88,11 +88,11 @@ def resume_gsn(run_dir: str | Path, draw_figures: bool = True) -> Path:
     from lab28.train.checkpoint import load_checkpoint
 
     run_dir = Path(run_dir)
-    status = _read_json(run_dir / "status.json").get("status")
+    status = read_run_json(run_dir / "status.json").get("status")
     if status == "finished":
         raise Lab28Error(f"{run_dir}: this run already finished; nothing to resume")
     try:
-        config = config_from_dict(_read_json(run_dir / "config.json"))
+        config = config_from_dict(read_run_json(run_dir / "config.json"))
     except (ValueError, TypeError) as exc:
         raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
     device = resolve_device(config.train.device)
@@ -128,17 +128,6 @@ def _train_and_finalize(run_dir, config, model, train, val, device, precision, d
         draw_run_figures(run_dir)
     atomic_write_json(run_dir / "status.json", {"status": "finished", "finished": time.time()})
     return run_dir
-
-
-def _read_json(path: Path) -> dict:
-    import json
-
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise Lab28Error(f"{path.parent}: not a run folder (no {path.name})") from None
-    except (OSError, ValueError) as exc:
-        raise Lab28Error(f"{path}: unreadable ({exc})") from None
 
 
 def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val: GSNData, summary: dict,
