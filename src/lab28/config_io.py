@@ -62,3 +62,21 @@ def load_config_file(path: str | Path, build: Callable[[dict[str, Any]], Any]):
         return build(json.loads(Path(path).read_text()))
     except (OSError, json.JSONDecodeError, ValueError, TypeError) as exc:
         raise Lab28Error(f"{path}: bad config file: {exc}") from None
+
+
+def add_config_flags(parser: argparse.ArgumentParser, flags: dict[str, tuple[str, str]], reference, label: str) -> None:
+    """One --flag per config field, default None (= keep the preset's value); help shows `reference`'s value."""
+    group = parser.add_argument_group(f"run configuration (default: the preset's value; shown: {label} preset)")
+    for flag, (path, text) in flags.items():
+        default = get_path(reference, path)
+        kind = parse_bool if isinstance(default, bool) else type(default)
+        group.add_argument(f"--{flag}", type=kind, default=None, help=f"{text} [{label}: {default!r}]")
+
+
+def apply_config_flags(cfg, args: argparse.Namespace, flags: dict[str, tuple[str, str]]):
+    """Write every flag the user gave into the config tree."""
+    for flag, (path, _) in flags.items():
+        value = getattr(args, flag.replace("-", "_"), None)
+        if value is not None:
+            set_path(cfg, path, value)
+    return cfg

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from lab28.errors import Lab28Error
 from lab28.fashion.config import PRESETS, FashionRunConfig, config_from_dict, preset
-from lab28.config_io import get_path, load_config_file, parse_bool, set_path
+from lab28.config_io import add_config_flags, apply_config_flags, load_config_file
 from lab28.models.fashion_cnns import FASHION_MODELS
+from lab28.train.config import TRAIN_FLAGS
 
 # flag -> (config path, help text with unit)
 FLAGS: dict[str, tuple[str, str]] = {
@@ -32,27 +33,9 @@ FLAGS: dict[str, tuple[str, str]] = {
     "translate": ("augment.translate", "shift probability per image"),
     "translate-pixels": ("augment.translate_pixels", "max shift per axis (pixels)"),
     "erase": ("augment.erase", "random-erasing probability per image"),
-    "epochs": ("train.epochs", "maximum epochs"),
-    "batch-size": ("train.batch_size", "training batch size (images)"),
-    "eval-batch-size": ("train.eval_batch_size", "evaluation batch size (images)"),
-    "optimizer": ("train.optimizer", "adam | adamw"),
-    "lr": ("train.lr", "peak learning rate"),
-    "weight-decay": ("train.weight_decay", "weight decay"),
-    "scheduler": ("train.scheduler", "none | cosine | onecycle (stepped every batch)"),
-    "warmup-epochs": ("train.warmup_epochs", "linear warm-up (epochs, may be fractional)"),
-    "seed": ("train.seed", "torch.manual_seed for weights, shuffling and augmentation"),
-    "device": ("train.device", "auto | cpu | cuda | cuda:N | mps"),
-    "precision": ("train.precision", "auto | fp32 | bf16 | fp16"),
-    "channels-last": ("train.channels_last", "channels_last memory format (true/false)"),
-    "compile": ("train.compile", "torch.compile the model (true/false)"),
-    "threads": ("train.threads", "CPU threads, 0 = torch's default"),
-    "progress": ("train.progress", "progress bar and one line per epoch (true/false)"),
-    "monitor": ("train.early_stopping.monitor", "metric watched by early stopping and best.pt"),
-    "mode": ("train.early_stopping.mode", "min | max"),
-    "patience": ("train.early_stopping.patience", "epochs without improvement before stopping"),
-    "min-delta": ("train.early_stopping.min_delta", "smallest change that counts as an improvement"),
     "tensorboard": ("tensorboard", "write TensorBoard event files into RUN/tensorboard (true/false)"),
 }
+FLAGS.update(TRAIN_FLAGS)  # epochs, batch size, optimizer, ... shared with every workload
 PRESET_HELP = "seed: the seed report's recipe; best: our recipe (default); quick: 300 images, 2 epochs"
 
 
@@ -61,12 +44,7 @@ def _add_common(parser: argparse.ArgumentParser, default_name: str) -> None:
     parser.add_argument("--config", help="a config.json (e.g. from an earlier run) instead of a preset")
     parser.add_argument("--out", default="runs", help="parent folder of run folders")
     parser.add_argument("--name", help=f"run folder name (default: {default_name})")
-    best = preset("best")
-    group = parser.add_argument_group("run configuration (default: the preset's value; shown: best preset)")
-    for flag, (path, text) in FLAGS.items():
-        default = get_path(best, path)
-        kind = parse_bool if isinstance(default, bool) else type(default)
-        group.add_argument(f"--{flag}", type=kind, default=None, help=f"{text} [best: {default!r}]")
+    add_config_flags(parser, FLAGS, preset("best"), "best")
 
 
 def add_fashion_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,10 +70,7 @@ def config_from_args(args: argparse.Namespace, model: str | None = None) -> Fash
         cfg = preset(args.preset)
     if model is not None:
         cfg.model.name = model
-    for flag, (path, _) in FLAGS.items():
-        value = getattr(args, flag.replace("-", "_"), None)
-        if value is not None:
-            set_path(cfg, path, value)
+    apply_config_flags(cfg, args, FLAGS)
     try:
         cfg.validate()
     except ValueError as exc:

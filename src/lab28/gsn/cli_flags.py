@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from lab28.config_io import get_path, parse_bool, set_path
+from lab28.config_io import add_config_flags, apply_config_flags
 from lab28.gsn.config import GSNRunConfig, preset
+from lab28.train.config import TRAIN_FLAGS
 
 # flag -> (config path, help text with unit). The flag names are the field names; `--data` is data.path.
 FLAGS: dict[str, tuple[str, str]] = {
@@ -30,41 +31,13 @@ FLAGS: dict[str, tuple[str, str]] = {
     "noise": ("augment.noise", "Gaussian-noise probability per image"),
     "noise-variance": ("augment.noise_variance", "noise variance as a fraction of the max pixel value"),
     "erase": ("augment.erase", "random-erasing probability per image"),
-    "epochs": ("train.epochs", "maximum epochs"),
-    "batch-size": ("train.batch_size", "training batch size (images)"),
-    "eval-batch-size": ("train.eval_batch_size", "evaluation batch size (images)"),
-    "optimizer": ("train.optimizer", "adam | adamw"),
-    "lr": ("train.lr", "learning rate"),
-    "weight-decay": ("train.weight_decay", "weight decay"),
-    "seed": ("train.seed", "torch.manual_seed for weights, shuffling and augmentation"),
-    "device": ("train.device", "auto | cpu | cuda | cuda:N | mps"),
-    "precision": ("train.precision", "auto | fp32 | bf16 | fp16"),
-    "channels-last": ("train.channels_last", "channels_last memory format (true/false)"),
-    "compile": ("train.compile", "torch.compile the model (true/false)"),
-    "threads": ("train.threads", "CPU threads, 0 = torch's default"),
-    "monitor": ("train.early_stopping.monitor", "metric watched by early stopping"),
-    "mode": ("train.early_stopping.mode", "min | max"),
-    "patience": ("train.early_stopping.patience", "epochs without improvement before stopping"),
-    "min-delta": ("train.early_stopping.min_delta", "smallest change that counts as an improvement"),
 }
+FLAGS.update(TRAIN_FLAGS)  # epochs, batch size, optimizer, ... shared with every workload
 
 
 def add_run_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    lab = preset("lab")
-    group = parser.add_argument_group("run configuration (default: the preset's value; shown: lab preset)")
-    for flag, (path, text) in FLAGS.items():
-        if flag in skip:
-            continue
-        default = get_path(lab, path)
-        kind = parse_bool if isinstance(default, bool) else type(default)
-        group.add_argument(f"--{flag}", type=kind, default=None, help=f"{text} [lab: {default!r}]")
+    add_config_flags(parser, {k: v for k, v in FLAGS.items() if k not in skip}, preset("lab"), "lab")
 
 
 def apply_run_flags(cfg: GSNRunConfig, args: argparse.Namespace) -> GSNRunConfig:
-    for flag, (path, _) in FLAGS.items():
-        value = getattr(args, flag.replace("-", "_"), None)
-        if value is not None:
-            set_path(cfg, path, value)
-    return cfg
-
-
+    return apply_config_flags(cfg, args, FLAGS)

@@ -51,3 +51,27 @@ class TrainConfig:
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
         self.early_stopping.validate()
+
+
+# CLI flag -> (field path under the run config's `train`, help text with unit); shared by every workload's CLI.
+TRAIN_FLAGS: dict[str, tuple[str, str]] = {
+    "epochs": ("train.epochs", "maximum epochs"),
+    "batch-size": ("train.batch_size", "training batch size (images)"),
+    "eval-batch-size": ("train.eval_batch_size", "evaluation batch size (images)"),
+    "optimizer": ("train.optimizer", "adam | adamw"),
+    "lr": ("train.lr", "peak learning rate"),
+    "weight-decay": ("train.weight_decay", "weight decay"),
+    "scheduler": ("train.scheduler", "none | cosine | onecycle (stepped every batch)"),
+    "warmup-epochs": ("train.warmup_epochs", "linear warm-up (epochs, may be fractional)"),
+    "seed": ("train.seed", "torch.manual_seed for weights, shuffling and augmentation"),
+    "device": ("train.device", "auto | cpu | cuda | cuda:N | mps"),
+    "precision": ("train.precision", "auto | fp32 | bf16 | fp16"),
+    "channels-last": ("train.channels_last", "channels_last memory format (true/false)"),
+    "compile": ("train.compile", "torch.compile the model (true/false)"),
+    "threads": ("train.threads", "CPU threads, 0 = torch's default"),
+    "progress": ("train.progress", "progress bar and one line per epoch (true/false)"),
+    "monitor": ("train.early_stopping.monitor", "metric watched by early stopping and best.pt"),
+    "mode": ("train.early_stopping.mode", "min | max"),
+    "patience": ("train.early_stopping.patience", "epochs without improvement before stopping"),
+    "min-delta": ("train.early_stopping.min_delta", "smallest change that counts as an improvement"),
+}
