@@ -9,13 +9,12 @@ TORCH_SPEC ?= torch==2.13.0
 
 $(BIN)/lab28: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(BIN)/lab28
 
 demo: $(BIN)/lab28
-	$(BIN)/lab28 suite gsn --synth --preset quick --out runs
+	$(BIN)/lab28 suite gsn --synth --preset quick --out runs --jobs 3
 
 test: $(BIN)/lab28
 	$(BIN)/python -m pytest tests
