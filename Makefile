@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test lab bench clean-venv
+.PHONY: demo test lab clean-venv
 
 $(BIN)/lab28: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
