@@ -36,9 +36,10 @@ def test_synth_show_suite_report_eval(tmp_path, capsys):
     rows = (tmp_path / "p.csv").read_text().splitlines()
     assert len(rows) == 41 and rows[0].startswith("file,class,class_name,pair,count_squares")
     # eval of a saved checkpoint on another GSN-format folder
-    assert main(["eval", str(suite / "joint"), "--data", str(tmp_path / "synth"), "--out", str(tmp_path / "e.json")]) == 0
+    assert main(["eval", str(suite / "joint"), "--data", str(tmp_path / "synth"), "--out", str(tmp_path / "e.json"),
+                 "--tta"]) == 0
     result = json.loads((tmp_path / "e.json").read_text())
-    assert result["images"] == 40 and 0 <= result["metrics"]["accuracy"] <= 1
+    assert result["images"] == 40 and 0 <= result["metrics"]["accuracy"] <= 1 and "accuracy" in result["metrics_tta"]
     # report refuses an incomplete run folder and says what is missing
     (suite / "reg" / "confusion.csv").unlink()
     assert main(["report", str(suite)]) == 2

@@ -84,7 +84,7 @@ def _cmd_suite(args) -> None:
 def _cmd_eval(args) -> None:
     from lab28.gsn.evaluate import evaluate_run
 
-    out = evaluate_run(args.run_dir, args.data, out_path=args.out, device=args.device)
+    out = evaluate_run(args.run_dir, args.data, out_path=args.out, device=args.device, tta=args.tta)
     print(f"wrote {out}")
 
 
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     evalp.add_argument("--data", required=True, help="GSN data folder (every row is evaluated)")
     evalp.add_argument("--out", help="metrics JSON path (default: RUN_DIR/eval-<data name>.json)")
     evalp.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    evalp.add_argument("--tta", action="store_true", help="also report metrics averaged over the 8 flips/quarter turns")
     evalp.set_defaults(func=_cmd_eval)
     pred = sub.add_parser("predict", help="predict classes and counts for your own 28x28 PNGs", formatter_class=fmt)
     pred.add_argument("run_dir", help="a finished run folder (uses its best.pt)")

@@ -33,18 +33,27 @@ def load_run_model(run_dir: Path, device: torch.device):
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError, ValueError) as exc:
         raise Lab28Error(f"{run_dir / 'best.pt'}: unusable checkpoint: {str(exc).splitlines()[0]}") from None
-    return model.to(device), config
+    model = model.to(device)
+    if config.train.channels_last:  # the same memory format the inputs get in evaluation
+        model = model.to(memory_format=torch.channels_last)
+    return model, config
 
 
 def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_path: str | Path | None = None,
-                 device: str = "auto") -> Path:
+                 device: str = "auto", tta: bool = False) -> Path:
+    """Metrics of the run's best weights on every row of a GSN folder (and with dihedral TTA if asked)."""
     run_dir = Path(run_dir)
     dev = resolve_device(device)
     model, config = load_run_model(run_dir, dev)
     data = load_gsn(data_dir)
     precision = resolve_precision(config.train.precision, dev)
-    config.train.channels_last = False
-    metrics = evaluate(model, GSNTask(config.task), data.images, data.counts, config.train, dev, precision)
+    task = GSNTask(config.task)
+    result = {"run": str(run_dir), "data": data.source, "images": len(data),
+              "metrics": evaluate(model, task, data.images, data.counts, config.train, dev, precision)}
+    if tta:
+        from lab28.gsn.tta import DihedralTTA
+
+        result["metrics_tta"] = evaluate(DihedralTTA(model), task, data.images, data.counts, config.train, dev, precision)
     out = Path(out_path) if out_path else run_dir / f"eval-{Path(data.source).parent.name or 'data'}.json"
-    atomic_write_json(out, {"run": str(run_dir), "data": data.source, "images": len(data), "metrics": metrics})
+    atomic_write_json(out, result)
     return out
