@@ -39,10 +39,11 @@ def plot_overlaid_curves(runs: list[Path], path: Path) -> None:
     for run in runs:
         m = read_metrics_csv(run / "metrics.csv")
         label = run.name
-        axes[0].plot(m["epoch"], m["val_accuracy"], label=label)
-        axes[1].plot(m["epoch"], m["val_rmse"], label=label)
-        axes[2].plot(m["epoch"], m["train_loss"], label=f"{label} train")
-        axes[2].plot(m["epoch"], m["val_loss"], "--", label=f"{label} val")
+        (line,) = axes[0].plot(m["epoch"], m["val_accuracy"], label=label)
+        color = line.get_color()  # one colour per setting in every panel; validation dashed
+        axes[1].plot(m["epoch"], m["val_rmse"], color=color, label=label)
+        axes[2].plot(m["epoch"], m["train_loss"], color=color, label=f"{label} train")
+        axes[2].plot(m["epoch"], m["val_loss"], "--", color=color, label=f"{label} val")
     axes[0].set(xlabel="epoch", ylabel="validation top-1 accuracy", title="Accuracy")
     axes[1].set(xlabel="epoch", ylabel="validation count RMSE", title="Count RMSE")
     axes[2].set(xlabel="epoch", ylabel="loss (own objective)", yscale="log", title="Loss")
