@@ -62,9 +62,12 @@ def test_train_flags_reach_the_config(tmp_path):
     (["train", "--synth", "--preset", "quick", "--hflip", "2"], "hflip must be in [0, 1]"),
     (["train", "--data", "/nonexistent/gsn"], "/nonexistent/gsn: no such folder"),
     (["eval", "/nonexistent/run", "--data", "x"], "not a finished run folder"),
+    (["data", "synth", "gsn", "--n", "10", "--min-count", "6"], "--min-count must be between 1 and 5"),
+    (["data", "synth", "gsn", "--n", "0"], "--n must be at least 1"),
 ])
 def test_errors_are_one_line_without_traceback(tmp_path, args, fragment):
-    proc = run_cli(*args, "--out", str(tmp_path)) if args[0] == "train" else run_cli(*args)
+    out_flag = ["--out", str(tmp_path / "out") if args[0] == "data" else str(tmp_path)]
+    proc = run_cli(*args, *out_flag) if args[0] in ("train", "data") else run_cli(*args)
     assert proc.returncode != 0
     assert fragment in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

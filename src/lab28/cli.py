@@ -14,6 +14,10 @@ from lab28.errors import Lab28Error
 def _cmd_data_synth(args) -> None:
     from lab28.gsn.synth import synth_gsn
 
+    if args.n < 1:
+        raise Lab28Error(f"--n must be at least 1, got {args.n}")
+    if not 1 <= args.min_count <= 5:
+        raise Lab28Error(f"--min-count must be between 1 and 5 (the other type gets 10 minus it), got {args.min_count}")
     out = synth_gsn(args.out, n=args.n, seed=args.seed, count_range=(args.min_count, 10 - args.min_count),
                     overwrite=args.overwrite)
     print(f"wrote {args.n} synthetic GSN images to {out}")
