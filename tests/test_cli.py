@@ -64,6 +64,8 @@ def test_train_flags_reach_the_config(tmp_path):
     (["eval", "/nonexistent/run", "--data", "x"], "not a finished run folder"),
     (["data", "synth", "gsn", "--n", "10", "--min-count", "6"], "--min-count must be between 1 and 5"),
     (["data", "synth", "gsn", "--n", "0"], "--n must be at least 1"),
+    (["train", "--synth", "--preset", "quick", "--head", "round"], "unknown head 'round'"),
+    (["train", "--synth", "--preset", "quick", "--precision", "fp16", "--device", "cpu"], "fp16 autocast is not supported"),
 ])
 def test_errors_are_one_line_without_traceback(tmp_path, args, fragment):
     out_flag = ["--out", str(tmp_path / "out") if args[0] == "data" else str(tmp_path)]

@@ -65,19 +65,23 @@ def activation_rates(model, task: GSNTask, images: torch.Tensor, counts: torch.T
 def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: bool = False,
             draw_figures: bool = True, data: tuple[GSNData, GSNData] | None = None, on_epoch=None) -> Path:
     """Train one setting and write its run folder; returns the folder (a new suffixed one if `name` exists)."""
-    config.task.validate()
-    config.augment.validate()
-    config.train.validate()
+    # Everything that can reject the configuration runs before the run folder exists, so a bad flag leaves nothing.
+    try:
+        config.task.validate()
+        config.augment.validate()
+        config.train.validate()
+        device = resolve_device(config.train.device)
+        precision = resolve_precision(config.train.precision, device)
+        torch.manual_seed(config.train.seed)
+        model = build_model(config)
+    except ValueError as exc:
+        raise Lab28Error(f"bad configuration: {exc}") from None
     train, val = data if data is not None else load_data(config)
     run_dir = new_run_dir(out_dir, name, overwrite=overwrite)
-    device = resolve_device(config.train.device)
-    precision = resolve_precision(config.train.precision, device)
     atomic_write_json(run_dir / "config.json", config.to_dict())
     atomic_write_json(run_dir / "env.json", environment(str(device), precision))
     atomic_write_json(run_dir / "data.json", {"source": train.source, "train_size": len(train), "val_size": len(val),
                                               "val_first": val.names[0], "val_last": val.names[-1]})
-    torch.manual_seed(config.train.seed)
-    model = build_model(config)
     return _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=None,
                                on_epoch=on_epoch)
 
