@@ -84,3 +84,16 @@ def test_bad_config_file(tmp_path):
     cfg.write_text(json.dumps({"trian": {}}))
     proc = run_cli("train", "--config", str(cfg), "--out", str(tmp_path / "runs"))
     assert proc.returncode == 2 and "unknown config key 'trian'" in proc.stderr
+
+
+def test_parallel_suite_matches_sequential(tmp_path):
+    """--jobs trains the settings in worker processes; each setting's result is the same as in a sequential suite."""
+    args = ["suite", "gsn", "--synth", "--preset", "quick", "--synth-n", "120", "--val-size", "40", "--epochs", "1",
+            "--threads", "1"]
+    assert main([*args, "--out", str(tmp_path / "seq")]) == 0
+    assert main([*args, "--out", str(tmp_path / "par"), "--jobs", "3"]) == 0
+    for setting in ("cls", "reg", "joint"):
+        seq = json.loads((tmp_path / "seq" / "gsn-suite-quick" / setting / "final_metrics.json").read_text())
+        par = json.loads((tmp_path / "par" / "gsn-suite-quick" / setting / "final_metrics.json").read_text())
+        assert seq["val"] == par["val"], setting
+    assert (tmp_path / "par" / "gsn-suite-quick" / "report.html").is_file()
