@@ -107,3 +107,31 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
     assert status["status"] == "failed" and "epoch 2" in status["reason"]
     assert torch.load(run_dir / "best.pt", weights_only=True)["epoch"] == 1  # last good weights kept
     assert not (run_dir / "final_metrics.json").exists()
+
+
+def test_finish_ends_an_interrupted_run_where_it_stands(tmp_path, monkeypatch):
+    from lab28.gsn.experiment import resume_gsn
+    from lab28.gsn.task import GSNTask
+
+    original, calls = GSNTask.prepare_batch, {"n": 0}
+
+    def interrupt(self, images, counts, train, generator=None):
+        if train:
+            calls["n"] += 1
+            if calls["n"] == 10:  # 4 steps per epoch: epoch 3, step 2
+                raise KeyboardInterrupt
+        return original(self, images, counts, train, generator)
+
+    monkeypatch.setattr(GSNTask, "prepare_batch", interrupt)
+    cfg = _tiny_config()
+    cfg.train.epochs = 5
+    with pytest.raises(Lab28Error, match="interrupted during epoch 3"):
+        run_gsn(cfg, tmp_path, "r", draw_figures=False)
+    monkeypatch.setattr(GSNTask, "prepare_batch", original)
+    run_dir = resume_gsn(tmp_path / "r", draw_figures=False, finish=True)
+    final = json.loads((run_dir / "final_metrics.json").read_text())
+    assert final["epochs_run"] == 2 and "ended by the user after epoch 2" in final["stop_reason"]
+    rows = val_columns(run_dir)
+    best = rows[final["best_epoch"] - 1]
+    assert float(best["val_accuracy"]) == pytest.approx(final["val"]["accuracy"])
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "finished"

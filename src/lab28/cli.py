@@ -67,8 +67,10 @@ def _run_config(args):
 def _cmd_train(args) -> None:
     from lab28.gsn.experiment import resume_gsn, run_gsn
 
+    if args.finish and not args.resume:
+        raise Lab28Error("--finish goes with --resume RUN_DIR")
     if args.resume:
-        run_dir = resume_gsn(args.resume)
+        run_dir = resume_gsn(args.resume, finish=args.finish)
     else:
         cfg = _run_config(args)
         run_dir = run_gsn(cfg, args.out, args.name or cfg.task.setting, overwrite=args.overwrite)
@@ -183,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "train":
             p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of that name")
             p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (other flags ignored)")
+            p.add_argument("--finish", action="store_true",
+                           help="with --resume: train no further, finalize the run from its checkpoints as it stands")
         add_run_flags(p, skip=("setting",) if name == "suite" else ())
         p.set_defaults(func=func, setting=None)
     evalp = sub.add_parser("eval", help="evaluate a run's best checkpoint on a GSN data set", formatter_class=fmt)

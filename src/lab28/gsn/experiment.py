@@ -86,8 +86,12 @@ def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: boo
                                on_epoch=on_epoch)
 
 
-def resume_gsn(run_dir: str | Path, draw_figures: bool = True) -> Path:
-    """Continue an interrupted run from its last.pt, with the data, config and random states it had."""
+def resume_gsn(run_dir: str | Path, draw_figures: bool = True, finish: bool = False) -> Path:
+    """Continue an interrupted run from its last.pt, with the data, config and random states it had.
+
+    finish=True trains no further: the run is finalized (best weights evaluated, figures, final metrics) as it
+    stands, and its stop reason says that the user ended it.
+    """
     from lab28.gsn.config import config_from_dict
     from lab28.train.checkpoint import load_checkpoint
 
@@ -104,7 +108,10 @@ def resume_gsn(run_dir: str | Path, draw_figures: bool = True) -> Path:
     train, val = load_data(config)
     model = build_model(config)
     precision = resolve_precision(config.train.precision, device)
-    print(f"[{run_dir.name}] resuming after epoch {state['epoch']}", flush=True)
+    if finish:
+        state["stopped"] = True
+        state["stop_reason"] = f"ended by the user after epoch {state['epoch']} (lab28 train --resume --finish)"
+    print(f"[{run_dir.name}] {'finishing' if finish else 'resuming'} after epoch {state['epoch']}", flush=True)
     return _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=state)
 
 
