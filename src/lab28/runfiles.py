@@ -38,3 +38,17 @@ def read_run_json(path: Path) -> dict:
         raise Lab28Error(f"{Path(path).parent}: not a run folder (no {Path(path).name})") from None
     except (OSError, ValueError) as exc:
         raise Lab28Error(f"{path}: unreadable ({exc})") from None
+
+
+def read_unfinished_run(run_dir: Path, build_config):
+    """(config, last.pt state) of a run that can be resumed; one-line errors for finished or damaged folders."""
+    from lab28.train.checkpoint import load_checkpoint
+    from lab28.train.device import resolve_device
+
+    if read_run_json(run_dir / "status.json").get("status") == "finished":
+        raise Lab28Error(f"{run_dir}: this run already finished; nothing to resume")
+    try:
+        config = build_config(read_run_json(run_dir / "config.json"))
+    except (ValueError, TypeError) as exc:
+        raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
+    return config, load_checkpoint(run_dir / "last.pt", resolve_device(config.train.device))

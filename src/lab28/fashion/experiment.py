@@ -111,18 +111,11 @@ def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwr
 
 def resume_fashion(run_dir: str | Path, draw_figures: bool = True) -> Path:
     """Continue an interrupted Fashion-MNIST run from its last.pt (same data split, config and random states)."""
-    from lab28.runfiles import read_run_json
-    from lab28.train.checkpoint import load_checkpoint
+    from lab28.runfiles import read_unfinished_run
 
     run_dir = Path(run_dir)
-    if read_run_json(run_dir / "status.json").get("status") == "finished":
-        raise Lab28Error(f"{run_dir}: this run already finished; nothing to resume")
-    try:
-        config = config_from_dict(read_run_json(run_dir / "config.json"))
-    except (ValueError, TypeError) as exc:
-        raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
+    config, state = read_unfinished_run(run_dir, config_from_dict)
     device = resolve_device(config.train.device)
-    state = load_checkpoint(run_dir / "last.pt", device)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     print(f"[{run_dir.name}] resuming after epoch {state['epoch']}", flush=True)

@@ -18,7 +18,7 @@ from lab28.gsn.loader import GSNData, load_gsn
 from lab28.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json, atomic_write_text, new_run_dir
 from lab28.models import create_model
-from lab28.runfiles import read_run_json, write_matrix
+from lab28.runfiles import read_unfinished_run, write_matrix
 from lab28.runinfo import environment
 from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.trainer import TrainingDiverged, evaluate, fit, predict_outputs
@@ -93,18 +93,10 @@ def resume_gsn(run_dir: str | Path, draw_figures: bool = True, finish: bool = Fa
     stands, and its stop reason says that the user ended it.
     """
     from lab28.gsn.config import config_from_dict
-    from lab28.train.checkpoint import load_checkpoint
 
     run_dir = Path(run_dir)
-    status = read_run_json(run_dir / "status.json").get("status")
-    if status == "finished":
-        raise Lab28Error(f"{run_dir}: this run already finished; nothing to resume")
-    try:
-        config = config_from_dict(read_run_json(run_dir / "config.json"))
-    except (ValueError, TypeError) as exc:
-        raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
+    config, state = read_unfinished_run(run_dir, config_from_dict)
     device = resolve_device(config.train.device)
-    state = load_checkpoint(run_dir / "last.pt", device)
     train, val = load_data(config)
     model = build_model(config)
     precision = resolve_precision(config.train.precision, device)
