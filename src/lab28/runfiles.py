@@ -52,3 +52,18 @@ def read_unfinished_run(run_dir: Path, build_config):
     except (ValueError, TypeError) as exc:
         raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
     return config, load_checkpoint(run_dir / "last.pt", resolve_device(config.train.device))
+
+
+def check_run_folder(run_dir: Path, required: tuple[str, ...]) -> None:
+    """Refuse a run folder that lacks any of `required`, saying what is missing."""
+    missing = [name for name in required if not (run_dir / name).exists()]
+    if missing:
+        raise Lab28Error(f"{run_dir}: incomplete run folder, missing {', '.join(missing)}")
+
+
+def read_run_summary(run_dir: Path) -> dict:
+    """The JSON files a report needs from one run folder: final metrics and config (required), env and data."""
+    optional = {key: read_run_json(run_dir / f"{key}.json") if (run_dir / f"{key}.json").exists() else {}
+                for key in ("env", "data")}
+    return {"final": read_run_json(run_dir / "final_metrics.json"), "config": read_run_json(run_dir / "config.json"),
+            **optional}

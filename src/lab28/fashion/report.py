@@ -9,7 +9,7 @@ import numpy as np
 
 from lab28.errors import Lab28Error
 from lab28.fashion.data import CLASS_NAMES
-from lab28.runfiles import read_matrix, read_metrics_csv
+from lab28.runfiles import check_run_folder, read_matrix, read_metrics_csv, read_run_summary
 from lab28.io_utils import atomic_write_text
 from lab28.plotting import plt, save
 
@@ -108,9 +108,7 @@ def find_runs(suite_dir: Path) -> list[Path]:
         raise Lab28Error(f"{suite_dir}: no run folders found")
     runs = [suite_dir / n for n in names]
     for run in runs:
-        missing = [f for f in REQUIRED if not (run / f).exists()]
-        if missing:
-            raise Lab28Error(f"{run}: incomplete run folder, missing {', '.join(missing)}")
+        check_run_folder(run, REQUIRED)
     return runs
 
 
@@ -161,10 +159,10 @@ def write_report(suite_dir: str | Path) -> Path:
     runs = find_runs(suite_dir)
     (suite_dir / "figures").mkdir(exist_ok=True)
     plot_overlaid_curves(runs, suite_dir / "figures" / "curves_overlaid.png")
-    finals = {r.name: json.loads((r / "final_metrics.json").read_text()) for r in runs}
-    configs = {r.name: json.loads((r / "config.json").read_text()) for r in runs}
-    data = json.loads((runs[0] / "data.json").read_text()) if (runs[0] / "data.json").exists() else {}
-    env = json.loads((runs[0] / "env.json").read_text()) if (runs[0] / "env.json").exists() else {}
+    summaries = {r.name: read_run_summary(r) for r in runs}
+    finals = {name: s["final"] for name, s in summaries.items()}
+    configs = {name: s["config"] for name, s in summaries.items()}
+    data, env = summaries[runs[0].name]["data"], summaries[runs[0].name]["env"]
     has_test = all(f["test"] is not None for f in finals.values())
     lines = ["# Fashion-MNIST: three architectures compared", ""]
     if data:

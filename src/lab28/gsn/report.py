@@ -10,6 +10,7 @@ from lab28.errors import Lab28Error
 from lab28.gsn.figures import read_metrics_csv
 from lab28.io_utils import atomic_write_text
 from lab28.plotting import plt, save
+from lab28.runfiles import check_run_folder, read_run_summary
 
 REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", "best.pt", "figures")
 SETTING_TITLES = {"cls": "classification only", "reg": "regression only", "joint": "joint"}
@@ -17,9 +18,7 @@ SETTING_TITLES = {"cls": "classification only", "reg": "regression only", "joint
 
 def check_run(run_dir: Path) -> None:
     """Refuse a run folder that is incomplete, saying what is missing."""
-    missing = [name for name in REQUIRED if not (run_dir / name).exists()]
-    if missing:
-        raise Lab28Error(f"{run_dir}: incomplete run folder, missing {', '.join(missing)}")
+    check_run_folder(run_dir, REQUIRED)
 
 
 def find_runs(suite_dir: Path) -> list[Path]:
@@ -61,10 +60,11 @@ def write_report(suite_dir: str | Path) -> Path:
     runs = find_runs(suite_dir)
     (suite_dir / "figures").mkdir(exist_ok=True)
     plot_overlaid_curves(runs, suite_dir / "figures" / "curves_overlaid.png")
-    finals = {r.name: json.loads((r / "final_metrics.json").read_text()) for r in runs}
-    configs = {r.name: json.loads((r / "config.json").read_text()) for r in runs}
-    envs = {r.name: json.loads((r / "env.json").read_text()) for r in runs if (r / "env.json").exists()}
-    data_info = json.loads((runs[0] / "data.json").read_text()) if (runs[0] / "data.json").exists() else {}
+    summaries = {r.name: read_run_summary(r) for r in runs}
+    finals = {name: s["final"] for name, s in summaries.items()}
+    configs = {name: s["config"] for name, s in summaries.items()}
+    envs = {name: s["env"] for name, s in summaries.items() if s["env"]}
+    data_info = summaries[runs[0].name]["data"]
     lines = ["# GSN multitask suite", ""]
     if data_info:
         lines += [f"Data: `{data_info['source']}` — {data_info['train_size']} training images, "
