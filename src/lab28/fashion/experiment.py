@@ -26,7 +26,7 @@ from lab28.models import create_model
 from lab28.models.registry import count_parameters
 from lab28.runinfo import environment
 from lab28.train.device import resolve_device, resolve_precision
-from lab28.train.trainer import TrainingDiverged, TrainingInterrupted, evaluate, fit, predict_outputs
+from lab28.train.trainer import TrainingDiverged, TrainingInterrupted, fit, metrics_from_outputs, predict_outputs
 
 GRID_RANDOM, GRID_MISTAKES = 24, 12  # prediction grid: random validation images + extra misclassified ones
 
@@ -166,9 +166,8 @@ def _train_and_finalize(run_dir: Path, config: FashionRunConfig, splits: Fashion
 
 
 def _evaluate_split(model, task, split: Split, config, device, precision):
-    metrics = evaluate(model, task, split.images, split.labels, config.train, device, precision)
     outputs, targets = predict_outputs(model, task, split.images, split.labels, config.train, device, precision)
-    return metrics, outputs, targets
+    return metrics_from_outputs(task, outputs, targets), outputs, targets
 
 
 def grid_indices(labels: np.ndarray, preds: np.ndarray, seed: int = 0) -> np.ndarray:

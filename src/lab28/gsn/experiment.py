@@ -21,7 +21,7 @@ from lab28.models import create_model
 from lab28.runfiles import read_unfinished_run, write_matrix
 from lab28.runinfo import environment
 from lab28.train.device import resolve_device, resolve_precision
-from lab28.train.trainer import TrainingDiverged, evaluate, fit, predict_outputs
+from lab28.train.trainer import TrainingDiverged, evaluate, fit, metrics_from_outputs, predict_outputs
 
 
 def load_data(config: GSNRunConfig) -> tuple[GSNData, GSNData]:
@@ -138,11 +138,11 @@ def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val:
     """Reload the best weights, evaluate them once more, and write the final artefacts."""
     best = torch.load(run_dir / "best.pt", map_location=device, weights_only=True)
     model.load_state_dict(best["model"])
-    final = evaluate(model, task, val.images, val.counts, config.train, device, precision)
+    outputs, targets = predict_outputs(model, task, val.images, val.counts, config.train, device, precision)
+    final = metrics_from_outputs(task, outputs, targets)
     from lab28.gsn.tta import DihedralTTA
 
     final_tta = evaluate(DihedralTTA(model), task, val.images, val.counts, config.train, device, precision)
-    outputs, targets = predict_outputs(model, task, val.images, val.counts, config.train, device, precision)
     cm = task.confusion(outputs, targets).numpy()
     pred_classes, pred_counts = task.predict(outputs)
     rates = activation_rates(model, task, val.images, val.counts, device)

@@ -86,9 +86,14 @@ def predict_outputs(model, task, inputs, targets, config: TrainConfig, device, p
 def evaluate(model, task, inputs, targets, config: TrainConfig, device, precision) -> dict[str, float]:
     """Loss (and its parts) plus all task metrics on one split."""
     outputs, t = predict_outputs(model, task, inputs, targets, config, device, precision)
-    loss, parts = task.loss(outputs, t)
+    return metrics_from_outputs(task, outputs, t)
+
+
+def metrics_from_outputs(task, outputs, targets) -> dict[str, float]:
+    """Loss, its parts and the task metrics from outputs already computed (no second forward pass)."""
+    loss, parts = task.loss(outputs, targets)
     result = {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
-    result.update(task.metrics(outputs, t))
+    result.update(task.metrics(outputs, targets))
     return result
 
 
