@@ -145,3 +145,31 @@ def test_interrupted_fashion_run_resumes_to_the_same_result(tmp_path, monkeypatc
     a = json.loads((reference / "final_metrics.json").read_text())
     b = json.loads((victim / "final_metrics.json").read_text())
     assert a["val"] == b["val"] and a["epochs_run"] == b["epochs_run"] == 3
+
+
+def test_lab28_suite_fashion_with_jobs_matches_sequential(tmp_path):
+    """`lab28 suite fashion --jobs 2` trains the models in worker processes with the same results as one by one."""
+    from lab28.cli import main
+
+    data = write_fashion(tmp_path / "data", n_test=0)
+    args = ["suite", "fashion", "--preset", "quick", "--data", str(data), "--val-size", "50", "--epochs", "1",
+            "--threads", "1", "--tensorboard", "false", "--models", "simple-cnn,gated-cnn"]
+    assert main([*args, "--out", str(tmp_path / "seq")]) == 0
+    assert main([*args, "--out", str(tmp_path / "par"), "--jobs", "2"]) == 0
+    for model in ("simple-cnn", "gated-cnn"):
+        seq = json.loads((tmp_path / "seq" / "fashion-suite-quick" / model / "final_metrics.json").read_text())
+        par = json.loads((tmp_path / "par" / "fashion-suite-quick" / model / "final_metrics.json").read_text())
+        assert seq["val"] == par["val"], model
+    suite = json.loads((tmp_path / "par" / "fashion-suite-quick" / "suite.json").read_text())
+    assert suite["status"] == "finished" and suite["jobs"] == 2
+    assert "| gated-cnn |" in (tmp_path / "par" / "fashion-suite-quick" / "report.md").read_text()
+
+
+def test_lab28_report_rewrites_a_fashion_suite_report(suite, capsys):
+    """`lab28 report DIR` tells a Fashion-MNIST suite from a GSN one by its suite.json."""
+    from lab28.cli import main
+
+    (suite / "report.md").unlink()
+    assert main(["report", str(suite)]) == 0
+    assert "| class | simple-cnn P |" in (suite / "report.md").read_text()
+    assert str(suite / "report.md") in capsys.readouterr().out

@@ -120,8 +120,15 @@ def _cmd_fashion_report(args) -> None:
 
 
 def _cmd_report(args) -> None:
-    from lab28.gsn.report import write_report
+    """Either kind of suite: a Fashion-MNIST suite.json lists "runs" (models), a GSN one "settings"."""
+    from lab28.runfiles import read_run_json
 
+    suite_json = Path(args.suite_dir) / "suite.json"
+    info = read_run_json(suite_json) if suite_json.is_file() else {}
+    if "runs" in info:
+        from lab28.fashion.report import write_report
+    else:
+        from lab28.gsn.report import write_report
     print(f"wrote {write_report(args.suite_dir)}")
 
 
@@ -132,6 +139,10 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default in (None, False):
             return action.help
         return super()._get_help_string(action)
+
+
+JOBS_HELP = ("{what} trained at once in worker processes (the cores are shared out; on a CPU several one-thread "
+             "runs beat one run on all cores)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,13 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--overwrite", action="store_true", help="replace existing figures")
     show.set_defaults(func=_cmd_data_show)
 
+    suites = sub.add_parser("suite", help="compare settings or models and write a report: gsn | fashion")
+    suite_kinds = suites.add_subparsers(dest="suite_kind", required=True, metavar="{gsn,fashion}")
     for name, func, helptext in (("train", _cmd_train, "train one GSN setting"),
                                  ("suite", _cmd_suite, "train the three GSN settings and write a report")):
-        p = sub.add_parser(name, help=helptext, formatter_class=fmt)
         if name == "suite":
-            p.add_argument("dataset", choices=["gsn"])
-            p.add_argument("--jobs", type=int, default=1,
-                           help="settings trained at once in worker processes (CPU: cores // jobs threads each)")
+            p = suite_kinds.add_parser("gsn", help=helptext, formatter_class=fmt)
+            p.add_argument("--jobs", type=int, default=1, help=JOBS_HELP.format(what="settings"))
+        else:
+            p = sub.add_parser(name, help=helptext, formatter_class=fmt)
         p.add_argument("--preset", choices=["lab", "quick"], default="lab" if name == "train" else "quick",
                        help="lab: the lab protocol; quick: small synthetic set, few epochs")
         p.add_argument("--synth", action="store_true", help="train on synthetic data (ignores --data)")
@@ -202,26 +215,36 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--out", help="CSV path (default: print to stdout)")
     pred.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     pred.set_defaults(func=_cmd_predict)
+    fsuite = suite_kinds.add_parser("fashion", help="train the three Fashion-MNIST CNNs and write a report",
+                                    formatter_class=fmt)
+    _add_fashion_suite_parser(fsuite)
     _add_fashion_commands(sub, fmt)
-    rep = sub.add_parser("report", help="(re)write report.md of a suite folder from its run folders")
+    rep = sub.add_parser("report", help="(re)write report.md of a GSN or Fashion-MNIST suite folder from its run folders")
     rep.add_argument("suite_dir")
     rep.set_defaults(func=_cmd_report)
     return parser
 
 
+def _add_fashion_suite_parser(parser) -> None:
+    from lab28.fashion.cli import add_fashion_suite_arguments
+
+    parser.add_argument("--jobs", type=int, default=1, help=JOBS_HELP.format(what="models"))
+    add_fashion_suite_arguments(parser)
+    parser.set_defaults(func=_cmd_fashion_suite)
+
+
 def _add_fashion_commands(sub, fmt) -> None:
     # A command group of its own: its flags (--epochs, --hflip, ...) map to Fashion-MNIST config fields.
-    from lab28.fashion.cli import add_fashion_suite_arguments, add_fashion_train_arguments
+    from lab28.fashion.cli import add_fashion_train_arguments
 
     fashion = sub.add_parser("fashion", help="Fashion-MNIST: train one CNN or compare the three").add_subparsers(
         dest="fashion_cmd", required=True)
     train = fashion.add_parser("train", help="train one Fashion-MNIST model", formatter_class=fmt)
     add_fashion_train_arguments(train)
     train.set_defaults(func=_cmd_fashion_train)
-    suite = fashion.add_parser("suite", help="train simple-cnn, spatial-attention-cnn and gated-cnn; write report.md",
-                               formatter_class=fmt)
-    add_fashion_suite_arguments(suite)
-    suite.set_defaults(func=_cmd_fashion_suite)
+    suite = fashion.add_parser("suite", help="train simple-cnn, spatial-attention-cnn and gated-cnn; write report.md "
+                               "(the same as `lab28 suite fashion`)", formatter_class=fmt)
+    _add_fashion_suite_parser(suite)
     report = fashion.add_parser("report", help="(re)write report.md of a Fashion-MNIST suite folder")
     report.add_argument("suite_dir")
     report.set_defaults(func=_cmd_fashion_report)

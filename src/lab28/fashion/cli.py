@@ -114,6 +114,7 @@ def run_fashion_suite_from_args(args: argparse.Namespace) -> Path:
         raise Lab28Error(f"--models: unknown {', '.join(unknown) or '(none given)'}; "
                          f"choose from {', '.join(FASHION_MODELS)}")
     cfg = config_from_args(args)
-    suite_dir = run_fashion_suite(cfg, args.out, name=args.name or f"fashion-suite-{args.preset}", models=models)
+    suite_dir = run_fashion_suite(cfg, args.out, name=args.name or f"fashion-suite-{args.preset}", models=models,
+                                  jobs=getattr(args, "jobs", 1))
     print(f"suite folder: {suite_dir}\nreport: {suite_dir / 'report.md'}")
     return suite_dir

@@ -90,8 +90,10 @@ class TensorBoardLog:
 
 # -- one run -------------------------------------------------------------------------------------------------
 def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwrite: bool = False,
-                data: FashionSplits | None = None, draw_figures: bool = True) -> Path:
-    """Train one model and write its run folder; returns the folder (a new suffixed one if `name` exists)."""
+                data: FashionSplits | None = None, draw_figures: bool = True, on_epoch=None) -> Path:
+    """Train one model and write its run folder; returns the folder (a new suffixed one if `name` exists).
+
+    on_epoch(row) is called with each epoch's metrics row (after TensorBoard has it)."""
     try:
         config.validate()
     except ValueError as exc:
@@ -106,7 +108,8 @@ def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwr
     atomic_write_json(run_dir / "env.json", environment(str(device), precision))
     atomic_write_json(run_dir / "data.json", splits.describe())
     torch.manual_seed(config.train.seed)
-    return _train_and_finalize(run_dir, config, splits, device, precision, draw_figures, resume=None)
+    return _train_and_finalize(run_dir, config, splits, device, precision, draw_figures, resume=None,
+                               on_epoch=on_epoch)
 
 
 def resume_fashion(run_dir: str | Path, draw_figures: bool = True) -> Path:
@@ -123,8 +126,21 @@ def resume_fashion(run_dir: str | Path, draw_figures: bool = True) -> Path:
                                resolve_precision(config.train.precision, device), draw_figures, resume=state)
 
 
+def _chain(*callbacks):
+    """One on_epoch callback calling each given one (None entries skipped) in order."""
+    active = [c for c in callbacks if c is not None]
+    if not active:
+        return None
+
+    def call(row: dict) -> None:
+        for callback in active:
+            callback(row)
+
+    return call
+
+
 def _train_and_finalize(run_dir: Path, config: FashionRunConfig, splits: FashionSplits, device, precision: str,
-                        draw_figures: bool, resume: dict | None) -> Path:
+                        draw_figures: bool, resume: dict | None, on_epoch=None) -> Path:
     atomic_write_json(run_dir / "status.json", {"status": "running", "started": time.time()})
     model = build_model(config)
     params = count_parameters(model)
@@ -136,7 +152,7 @@ def _train_and_finalize(run_dir: Path, config: FashionRunConfig, splits: Fashion
     try:
         summary = fit(model, task, (splits.train.images, splits.train.labels), (splits.val.images, splits.val.labels),
                       config.train, run_dir, extra_state={"config": config.to_dict()},
-                      on_epoch=tb.epoch if tb is not None else None, resume=resume)
+                      on_epoch=_chain(tb.epoch if tb is not None else None, on_epoch), resume=resume)
         summary["params"] = params
         result = finalize_run(run_dir, config, model, task, splits, summary, device, precision)
         if draw_figures:

@@ -9,22 +9,48 @@ from pathlib import Path
 from lab28.fashion.config import FashionRunConfig
 from lab28.fashion.data import load_fashion
 from lab28.fashion.experiment import run_fashion
+from lab28.errors import Lab28Error
 from lab28.io_utils import atomic_write_json, new_run_dir
 from lab28.models.fashion_cnns import FASHION_MODELS
+from lab28.parallel import run_in_workers, threads_per_worker
+
+
+def _run_model_quietly(config: FashionRunConfig, suite_dir: Path, model: str, data) -> Path:
+    """Worker of a parallel suite: no progress bars (they would interleave), one prefixed line per epoch."""
+    config.train.progress = False
+
+    def report(row: dict) -> None:
+        print(f"[{model}] epoch {row['epoch']:3d}  val_accuracy={row['val_accuracy']:.4f} "
+              f"({row['epoch_time_s']:.0f}s)", flush=True)
+
+    return run_fashion(config, suite_dir, model, data=data, on_epoch=report)
 
 
 def run_fashion_suite(base: FashionRunConfig, out_dir: str | Path, name: str = "fashion-suite",
-                      models: tuple[str, ...] = FASHION_MODELS) -> Path:
-    """Train every model into suite_dir/<model>/ and write suite_dir/report.md. Returns suite_dir."""
+                      models: tuple[str, ...] = FASHION_MODELS, jobs: int = 1) -> Path:
+    """Train every model into suite_dir/<model>/ and write suite_dir/report.md. Returns suite_dir.
+
+    jobs > 1 trains that many models at once in worker processes (lab28.parallel), sharing out the cores.
+    """
+    if jobs < 1:
+        raise Lab28Error(f"--jobs must be at least 1, got {jobs}")
     data = load_fashion(base.data)  # read and split once: every model sees exactly the same images
     suite_dir = new_run_dir(out_dir, name)
     t0 = time.perf_counter()
-    atomic_write_json(suite_dir / "suite.json", {"runs": list(models), "status": "running"})
+    atomic_write_json(suite_dir / "suite.json", {"runs": list(models), "status": "running", "jobs": jobs})
+    configs = []
     for model in models:
         cfg = copy.deepcopy(base)
         cfg.model.name = model
-        run_fashion(cfg, suite_dir, model, data=data)
-    atomic_write_json(suite_dir / "suite.json", {"runs": list(models), "status": "finished",
+        if jobs > 1 and cfg.train.threads == 0:
+            cfg.train.threads = threads_per_worker(jobs, len(models))
+        configs.append(cfg)
+    if jobs == 1:
+        for cfg, model in zip(configs, models):
+            run_fashion(cfg, suite_dir, model, data=data)
+    else:
+        run_in_workers(_run_model_quietly, [(cfg, suite_dir, m, data) for cfg, m in zip(configs, models)], jobs)
+    atomic_write_json(suite_dir / "suite.json", {"runs": list(models), "status": "finished", "jobs": jobs,
                                                  "total_runtime_s": time.perf_counter() - t0})
     from lab28.fashion.report import write_report
 

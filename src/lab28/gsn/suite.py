@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from lab28.errors import Lab28Error
 from lab28.gsn.config import GSNRunConfig, monitor_for
 from lab28.gsn.experiment import load_data, run_gsn
 from lab28.io_utils import atomic_write_json, new_run_dir
+from lab28.parallel import run_in_workers, threads_per_worker
 
 # Joint first: it is the headline setting, so its result is on disk earliest; the report orders them cls/reg/joint.
 SUITE_SETTINGS = ("joint", "cls", "reg")
@@ -42,8 +42,7 @@ def run_gsn_suite(base: GSNRunConfig, out_dir: str | Path, name: str = "gsn-suit
                   settings: tuple[str, ...] = SUITE_SETTINGS, jobs: int = 1) -> Path:
     """Train every setting into suite_dir/<setting>/ and write suite_dir/report.md. Returns suite_dir.
 
-    jobs > 1 trains that many settings at once in worker processes, each with cores // jobs threads: on a CPU,
-    several one-thread runs get more done than one run spread over all cores (less synchronisation).
+    jobs > 1 trains that many settings at once in worker processes (lab28.parallel), sharing out the cores.
     """
     if jobs < 1:
         raise Lab28Error(f"--jobs must be at least 1, got {jobs}")
@@ -56,17 +55,10 @@ def run_gsn_suite(base: GSNRunConfig, out_dir: str | Path, name: str = "gsn-suit
         for cfg, setting in zip(configs, settings):
             run_gsn(cfg, suite_dir, setting, data=data)
     else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         for cfg in configs:
             if cfg.train.threads == 0:
-                cfg.train.threads = max(1, (os.cpu_count() or 1) // min(jobs, len(settings)))
-        ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = [pool.submit(_run_setting_quietly, cfg, suite_dir, s, data) for cfg, s in zip(configs, settings)]
-            for future in futures:
-                future.result()  # re-raises a worker's Lab28Error here
+                cfg.train.threads = threads_per_worker(jobs, len(settings))
+        run_in_workers(_run_setting_quietly, [(cfg, suite_dir, s, data) for cfg, s in zip(configs, settings)], jobs)
     total = time.perf_counter() - t0
     atomic_write_json(suite_dir / "suite.json", {"settings": list(settings), "status": "finished", "jobs": jobs,
                                                  "total_runtime_s": total})

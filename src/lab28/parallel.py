@@ -1,0 +1,30 @@
+"""Run several independent trainings at once in worker processes (the suites' `--jobs`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+
+def threads_per_worker(jobs: int, runs: int) -> int:
+    """CPU threads for each of min(jobs, runs) concurrent runs: the cores shared out, at least one.
+
+    On a CPU, several one-thread runs get more done than one run spread over all cores (less synchronisation);
+    on a GPU the threads only feed it, so the same split does no harm.
+    """
+    return max(1, (os.cpu_count() or 1) // max(1, min(jobs, runs)))
+
+
+def run_in_workers(func: Callable[..., Any], calls: Sequence[tuple], jobs: int) -> list[Any]:
+    """func(*call) for every call, `jobs` at a time in fresh processes; results in call order.
+
+    A worker's exception (a Lab28Error, say) is re-raised here, after the runs already started have ended.
+    `func` must be importable by name (a module-level function) and its arguments picklable.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools (and a CUDA context)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(func, *call) for call in calls]
+        return [future.result() for future in futures]
