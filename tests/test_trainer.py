@@ -62,3 +62,28 @@ def test_best_checkpoint_matches_final_metrics(tiny_run):
     final = json.loads((run_dir / "final_metrics.json").read_text())
     assert metrics["accuracy"] == pytest.approx(final["val"]["accuracy"])
     assert metrics["rmse"] == pytest.approx(final["val"]["rmse"], rel=1e-5)
+
+
+@pytest.mark.parametrize("n, batch, steps", [(64, 16, 4), (65, 16, 4), (66, 16, 5), (1, 16, 1), (17, 16, 1),
+                                             (8000, 64, 125)])
+def test_steps_per_epoch_skips_only_a_lone_last_image(n, batch, steps):
+    from lab28.train.trainer import steps_per_epoch
+
+    assert steps_per_epoch(n, batch) == steps
+
+
+def test_batchnorm_head_trains_on_a_set_with_a_lone_last_image(tmp_path):
+    """65 training images at batch 16 would leave a last batch of one, which BatchNorm1d refuses in training."""
+    cfg = preset("quick", "joint")
+    cfg.data.synth_n, cfg.data.val_size = 65 + 32, 32
+    cfg.model.batchnorm = True
+    cfg.train.epochs, cfg.train.progress, cfg.train.batch_size, cfg.train.threads = 2, False, 16, 1
+    run_dir = run_gsn(cfg, tmp_path, "bn", draw_figures=False)
+    import csv
+
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    assert len(rows) == 2 and all(float(r["train_loss"]) > 0 for r in rows)
+    saved = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=False)
+    state = saved.get("model", saved)
+    assert "norm.running_mean" in state  # the BatchNorm is in the saved heads
+    assert json.loads((run_dir / "config.json").read_text())["model"]["batchnorm"] is True

@@ -28,8 +28,9 @@ class GSNDataConfig:
 class GSNModelConfig:
     name: str = "shape-classifier"
     head: str = "factored"  # factored | flat (see lab28.models.shape_classifier)
-    dropout: float = 0.3  # dropout on the 256 features before both heads
+    dropout: float = 0.5  # dropout on the 256 features before both heads
     fc_init: str = "default"  # default | pooled: start weights of the backbone's big Linear (architecture unchanged)
+    batchnorm: bool = False  # BatchNorm1d on the 256 features before the heads (part of the heads)
 
 
 @dataclass
@@ -58,10 +59,13 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
     # The dihedral group (flips and quarter turns) maps a GSN image to another valid one with permuted counts:
     # an eight-fold larger training set at no cost.
     augment = GSNAugmentConfig(hflip=0.5, vflip=0.5, rot90=0.5)
+    # Dropout 0.5, lambda 3 and patience 20 won a comparison on the dev split (joint, seed 1, README): with dropout
+    # 0.3 the validation loss rose after ~25 epochs, and validation accuracy is noisy (+-3 points between epochs),
+    # so a patience of 8 stopped runs that were still improving.
     cfg = GSNRunConfig(
-        task=GSNTaskConfig(setting=setting, lam=1.0),
+        task=GSNTaskConfig(setting=setting, lam=3.0),
         augment=augment,
-        train=TrainConfig(seed=1, early_stopping=EarlyStoppingConfig(monitor=monitor, mode=mode, patience=8)),
+        train=TrainConfig(seed=1, early_stopping=EarlyStoppingConfig(monitor=monitor, mode=mode, patience=20)),
     )
     if name == "quick":
         cfg.data.synth_n = 1200

@@ -11,6 +11,9 @@ Heads:
   about "how many circles" across every class containing circles, and its output is still a proper
   log-probability over exactly the 135 classes. A small free 135-way term keeps pair-specific corrections.
 - The count head is Linear(256 -> 6) on the same features (SmoothL1 target: the raw counts).
+- `batchnorm` (option): BatchNorm1d on the 256 features before dropout and both heads. The features come out of
+  a ReLU at very different scales (many near zero, a few large); normalising them gives both heads inputs of one
+  scale. It is part of the heads, so the backbone stays the protocol's.
 """
 
 from __future__ import annotations
@@ -92,9 +95,11 @@ class FactoredCountHead(nn.Module):
 class ShapeClassifier(nn.Module):
     """Fixed backbone + classification head (log-probabilities over 135 classes) + count head (6 values)."""
 
-    def __init__(self, head: str = "factored", dropout: float = 0.0, fc_init: str = "default"):
+    def __init__(self, head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
+                 batchnorm: bool = False):
         super().__init__()
         self.backbone = GSNBackbone(fc_init)
+        self.norm = nn.BatchNorm1d(FEATURES) if batchnorm else nn.Identity()
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         if head == "flat":
             self.cls_head: nn.Module = nn.Linear(FEATURES, NUM_CLASSES)
@@ -109,12 +114,13 @@ class ShapeClassifier(nn.Module):
         return self.backbone(x)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.dropout(self.backbone(x))
+        h = self.dropout(self.norm(self.backbone(x)))
         log_probs = F.log_softmax(self.cls_head(h).float(), dim=1)
         counts = self.count_head(h).float()
         return log_probs, counts
 
 
 @register_model("shape-classifier")
-def shape_classifier(head: str = "factored", dropout: float = 0.0, fc_init: str = "default") -> ShapeClassifier:
-    return ShapeClassifier(head=head, dropout=dropout, fc_init=fc_init)
+def shape_classifier(head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
+                     batchnorm: bool = False) -> ShapeClassifier:
+    return ShapeClassifier(head=head, dropout=dropout, fc_init=fc_init, batchnorm=batchnorm)

@@ -153,7 +153,7 @@ def fit(
     step_model = torch.compile(model) if config.compile else model
     optimizer = make_optimizer(model, config, device)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
-    steps = math.ceil(train_data[0].shape[0] / config.batch_size)
+    steps = steps_per_epoch(train_data[0].shape[0], config.batch_size)
     scheduler = make_scheduler(optimizer, config, steps)
     stopper = EarlyStopping(config.early_stopping)
     # One generator drives shuffling and augmentation, so a seed fixes the whole run.
@@ -226,6 +226,13 @@ def fit(
     }
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Batches per epoch. A last batch of a single image is skipped (it is reshuffled into the next epoch):
+    BatchNorm cannot normalise one sample in training mode, and one image is no gradient estimate anyway."""
+    steps = math.ceil(n / batch_size)
+    return steps - 1 if steps > 1 and n % batch_size == 1 else steps
+
+
 def _train_epoch(model, task, optimizer, scheduler, scaler, train_x, train_y, gen, config: TrainConfig, device,
                  precision: str, epoch: int, steps: int) -> dict[str, float]:
     """One pass over the training set; returns the mean of the loss and its parts."""
@@ -269,7 +276,8 @@ def _train_epoch(model, task, optimizer, scheduler, scaler, train_x, train_y, ge
             bar.update(1)
     if bar is not None:
         bar.close()
-    return {k: v.item() / n for k, v in sums.items()}
+    seen = min(n, steps * config.batch_size)
+    return {k: v.item() / seen for k, v in sums.items()}
 
 
 def _progress(config: TrainConfig, steps: int, epoch: int):
