@@ -13,7 +13,8 @@ from lab28.runfiles import check_run_folder, read_matrix, read_metrics_csv, read
 from lab28.io_utils import atomic_write_text
 from lab28.plotting import plt, save
 
-REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", "prediction_samples.npz", "best.pt")
+# What the report reads (not best.pt: a suite shared without its checkpoints can still be reported).
+REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", "prediction_samples.npz")
 RUN_FIGURES = ("curves.png", "confusion.png", "predictions.png")
 
 

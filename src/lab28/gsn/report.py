@@ -12,7 +12,8 @@ from lab28.io_utils import atomic_write_text
 from lab28.plotting import plt, save
 from lab28.runfiles import check_run_folder, read_run_summary
 
-REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", "best.pt", "figures")
+# What the report reads. Not best.pt: a suite shared without its checkpoints (hundreds of MB) can still be reported.
+REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", "figures")
 SETTING_TITLES = {"cls": "classification only", "reg": "regression only", "joint": "joint"}
 
 
