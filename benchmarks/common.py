@@ -53,10 +53,21 @@ def gsn_folder(data: str | None, n: int) -> Path:
     return root / "data"
 
 
+def result_name(name: str) -> str:
+    """Results of a GPU machine are kept beside the CPU ones, not over them: `<name>-cuda.json`."""
+    return f"{name}-cuda" if torch.cuda.is_available() else name
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so that a timer read after it measures the work, not its launch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def save_result(name: str, result: dict) -> Path:
     from lab28.io_utils import atomic_write_json
 
-    path = RESULTS / f"{name}.json"
+    path = RESULTS / f"{result_name(name)}.json"
     atomic_write_json(path, {"benchmark": name, "machine": machine(), **result})
     print(f"results: {path}")
     return path

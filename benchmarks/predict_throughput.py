@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from common import gpu_peak_mb, peak_rss_mb, save_result
+from common import gpu_peak_mb, peak_rss_mb, save_result, sync
 
 from lab28.gsn.predict import predict_images
 from lab28.gsn.task import GSNTask, GSNTaskConfig
@@ -43,15 +43,13 @@ def main() -> None:
     predict_images(model, task, images[:1000], device, precision)  # warm-up
     t0 = time.perf_counter()
     predict_images(model, task, images, device, precision, batch=1000)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     bulk = time.perf_counter() - t0
     lat = []
     for k in range(args.single):
         t = time.perf_counter()
         predict_images(model, task, images[k:k + 1], device, precision, batch=1)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(device)
         lat.append(time.perf_counter() - t)
     lat.sort()
     median_ms = lat[len(lat) // 2] * 1000

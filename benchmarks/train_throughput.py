@@ -1,11 +1,18 @@
-"""Training throughput: lab28's GSN training step vs a naive reference pipeline, same model, same files, same process.
+"""Training throughput: lab28's training step vs a naive reference pipeline, same model, same data, same process.
 
-Naive reference (what a typical notebook does): a torch Dataset that opens each PNG with PIL in __getitem__,
-per-sample augmentation in Python, DataLoader(batch_size=64, shuffle=True), fp32, default Adam, NCHW.
-lab28: the data set decoded once into a uint8 tensor, batches as index slices, batched label-aware augmentation,
-fused Adam, channels_last, precision auto — exactly the trainer's step (lab28.train.trainer._train_epoch).
+Two workloads, both at batch 64:
+- GSN (lab protocol, joint loss). Naive reference, as a typical notebook writes it: a torch Dataset that opens
+  each PNG with PIL in __getitem__, per-sample augmentation in Python, DataLoader(batch_size=64, shuffle=True),
+  fp32, default Adam, NCHW. lab28: the data set decoded once into a uint8 tensor, batches as index slices,
+  batched label-aware augmentation, fused Adam, channels_last, precision auto — the trainer's own step
+  (lab28.train.trainer._train_epoch).
+- Fashion-MNIST (the `seed` recipe: AdamW 3e-4, flips + rotation up to 90 degrees, simple-cnn). Naive reference:
+  a Dataset over the uint8 array that builds a PIL image per sample and flips/rotates it with PIL (what
+  torchvision's FashionMNIST + RandomRotation do), DataLoader(batch_size=64, shuffle=True), fp32, default AdamW.
 
-    python benchmarks/train_throughput.py [--data GSN_DIR] [--steps 60] [--threads N]
+Both pipelines run the model on the same device (the GPU when there is one): the naive one moves each batch there.
+
+    python benchmarks/train_throughput.py [--workload gsn|fashion|both] [--data GSN_DIR] [--steps 60] [--threads N]
 """
 
 from __future__ import annotations
@@ -19,18 +26,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from common import gsn_folder, peak_rss_mb, save_result
+from common import gpu_peak_mb, gsn_folder, peak_rss_mb, save_result, sync
 
-from lab28.gsn.config import preset
 from lab28.gsn.labels import HFLIP_PERM, ROT90_CCW_PERM, VFLIP_PERM, encode_counts
 from lab28.gsn.loader import load_gsn, read_labels_csv
-from lab28.gsn.task import GSNTask
 from lab28.models import create_model
-from lab28.train.config import TrainConfig
 from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.trainer import _train_epoch, make_optimizer
 
+WARMUP_STEPS = 5
 
+
+# -- naive reference pipelines -------------------------------------------------------------------------------
 class NaivePNGDataset(torch.utils.data.Dataset):
     def __init__(self, folder):
         self.folder = folder
@@ -52,74 +59,146 @@ class NaivePNGDataset(torch.utils.data.Dataset):
         return (x - 0.30) / 0.46, c
 
 
-def naive(folder, steps: int) -> float:
-    torch.manual_seed(1)
-    model = create_model("shape-classifier")
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader = torch.utils.data.DataLoader(NaivePNGDataset(folder), batch_size=64, shuffle=True)
+class NaiveFashionDataset(torch.utils.data.Dataset):
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        img = Image.fromarray(self.images[i])
+        if random.random() < 0.5:
+            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if random.random() < 0.5:
+            img = img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+        img = img.rotate(random.uniform(-90.0, 90.0), resample=Image.Resampling.NEAREST)
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255).unsqueeze(0)
+        return (x - 0.2860) / 0.3530, int(self.labels[i])
+
+
+def time_naive(model, optimizer, loader, loss_fn, device, steps: int) -> float:
+    """Images per second over `steps` batches after WARMUP_STEPS untimed ones."""
+    model.train()
     it = iter(loader)
     done, t0 = 0, None
-    for step in range(steps + 5):
+    for step in range(steps + WARMUP_STEPS):
         try:
-            x, c = next(it)
+            x, y = next(it)
         except StopIteration:
             it = iter(loader)
-            x, c = next(it)
-        if step == 5:
+            x, y = next(it)
+        if step == WARMUP_STEPS:
+            sync(device)
             t0, done = time.perf_counter(), 0
-        lp, pc = model(x)
-        loss = F.nll_loss(lp, encode_counts(c)) + F.smooth_l1_loss(pc, c.float())
-        opt.zero_grad()
+        x, y = x.to(device), y.to(device)
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad()
         loss.backward()
-        opt.step()
+        optimizer.step()
         done += x.shape[0]
+    sync(device)
     return done / (time.perf_counter() - t0)
 
 
-def lab28_pipeline(folder, steps: int) -> tuple[float, str]:
-    data = load_gsn(folder)
-    cfg = preset("lab", "joint")
-    tc: TrainConfig = cfg.train
-    tc.progress = False
-    device = resolve_device(tc.device)
+def gsn_loss(out, counts):
+    log_probs, pred_counts = out
+    return F.nll_loss(log_probs, encode_counts(counts)) + F.smooth_l1_loss(pred_counts, counts.float())
+
+
+# -- lab28's step ------------------------------------------------------------------------------------------------
+def time_lab28(model, task, tc, images, labels, device, steps: int) -> tuple[float, str]:
+    """Images per second of the trainer's own epoch loop over steps * batch images (after a warm-up)."""
     precision = resolve_precision(tc.precision, device)
-    torch.manual_seed(1)
-    model = create_model("shape-classifier").to(device).to(memory_format=torch.channels_last)
+    tc.progress = False
+    model = model.to(device).to(memory_format=torch.channels_last)
     opt = make_optimizer(model, tc, device)
-    task = GSNTask(cfg.task, cfg.augment)
     gen = torch.Generator(device=device).manual_seed(1)
-    images, counts = data.images.to(device), data.counts.to(device)
-    n = min(len(data), steps * tc.batch_size)
-    warm = 5 * tc.batch_size
-    _train_epoch(model, task, opt, None, None, images[:warm], counts[:warm], gen, tc, device, precision, 0, 5)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    images, labels = images.to(device), labels.to(device)
+    n = min(len(images), steps * tc.batch_size)
+    warm = WARMUP_STEPS * tc.batch_size
+    _train_epoch(model, task, opt, None, None, images[:warm], labels[:warm], gen, tc, device, precision, 0,
+                 WARMUP_STEPS)
+    sync(device)
     t0 = time.perf_counter()
-    _train_epoch(model, task, opt, None, None, images[:n], counts[:n], gen, tc, device, precision, 1,
+    _train_epoch(model, task, opt, None, None, images[:n], labels[:n], gen, tc, device, precision, 1,
                  (n + tc.batch_size - 1) // tc.batch_size)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return n / (time.perf_counter() - t0), f"{device}/{precision}"
+    sync(device)
+    return n / (time.perf_counter() - t0), f"{device.type}/{precision}"
+
+
+# -- workloads -----------------------------------------------------------------------------------------------------
+def gsn_workload(data: str | None, steps: int, device) -> dict:
+    from lab28.gsn.config import preset
+    from lab28.gsn.task import GSNTask
+
+    folder = gsn_folder(data, n=max(2000, steps * 64))
+    torch.manual_seed(1)
+    model = create_model("shape-classifier").to(device)
+    loader = torch.utils.data.DataLoader(NaivePNGDataset(folder), batch_size=64, shuffle=True)
+    naive = time_naive(model, torch.optim.Adam(model.parameters(), lr=1e-3), loader, gsn_loss, device, steps)
+    cfg = preset("lab", "joint")
+    d = load_gsn(folder)
+    torch.manual_seed(1)
+    lab, mode = time_lab28(create_model("shape-classifier"), GSNTask(cfg.task, cfg.augment), cfg.train,
+                           d.images, d.counts, device, steps)
+    return {"naive_img_per_s": naive, "lab28_img_per_s": lab, "ratio": lab / naive, "lab28_mode": mode}
+
+
+def fashion_workload(data: str | None, steps: int, device) -> dict:
+    from lab28.fashion.config import preset
+    from lab28.fashion.task import FashionTask
+
+    n = max(4000, steps * 64)
+    if data:
+        from lab28.data.idx import find_fashion_files, load_idx_pair
+
+        files = find_fashion_files(data, "train")
+        if files is None:
+            raise SystemExit(f"{data}: no Fashion-MNIST training files")
+        images, labels = load_idx_pair(*files)
+        images, labels = images[:n], labels[:n]
+    else:  # the arithmetic does not depend on what the pixels show
+        rng = np.random.default_rng(0)
+        images, labels = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n)
+    cfg = preset("seed", "simple-cnn")
+    torch.manual_seed(1)
+    model = create_model("simple-cnn").to(device)
+    loader = torch.utils.data.DataLoader(NaiveFashionDataset(images, labels), batch_size=64, shuffle=True)
+    naive = time_naive(model, torch.optim.AdamW(model.parameters(), lr=3e-4), loader, F.cross_entropy, device, steps)
+    torch.manual_seed(1)
+    x = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    lab, mode = time_lab28(create_model("simple-cnn"), FashionTask(cfg.task, cfg.augment), cfg.train, x, y,
+                           device, steps)
+    return {"naive_img_per_s": naive, "lab28_img_per_s": lab, "ratio": lab / naive, "lab28_mode": mode}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workload", choices=("gsn", "fashion", "both"), default="both")
     parser.add_argument("--data", help="GSN folder (default: 2,000 synthetic images written to a temp folder)")
+    parser.add_argument("--fashion-data", help="Fashion-MNIST folder (default: random 28x28 images)")
     parser.add_argument("--steps", type=int, default=60, help="timed steps of batch 64 per pipeline")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    folder = gsn_folder(args.data, n=max(2000, args.steps * 64))
-    naive_ips = naive(folder, args.steps)
-    lab_ips, mode = lab28_pipeline(folder, args.steps)
-    ratio = lab_ips / naive_ips
-    print(f"GSN lab-protocol training step, batch 64, {torch.get_num_threads()} threads")
-    print(f"  naive reference pipeline : {naive_ips:8.1f} img/s")
-    print(f"  lab28 ({mode:>12}) : {lab_ips:8.1f} img/s")
-    print(f"  ratio                    : {ratio:8.2f}x   peak RSS {peak_rss_mb():.0f} MB")
-    save_result("train_throughput", {"naive_img_per_s": naive_ips, "lab28_img_per_s": lab_ips, "ratio": ratio,
-                                     "lab28_mode": mode, "steps": args.steps, "peak_rss_mb": peak_rss_mb()})
+    device = resolve_device("auto")
+    results = {}
+    if args.workload in ("gsn", "both"):
+        results["gsn"] = gsn_workload(args.data, args.steps, device)
+    if args.workload in ("fashion", "both"):
+        results["fashion"] = fashion_workload(args.fashion_data, args.steps, device)
+    print(f"Training step, batch 64, device {device}, {torch.get_num_threads()} CPU threads")
+    for name, r in results.items():
+        print(f"  {name:8s} naive reference pipeline : {r['naive_img_per_s']:9.1f} img/s")
+        print(f"  {name:8s} lab28 ({r['lab28_mode']:>11s})    : {r['lab28_img_per_s']:9.1f} img/s")
+        print(f"  {name:8s} ratio                    : {r['ratio']:9.2f}x")
+    gpu = gpu_peak_mb()
+    print(f"  peak RSS {peak_rss_mb():.0f} MB" + (f", GPU {gpu:.0f} MB" if gpu else ""))
+    save_result("train_throughput", {"workloads": results, "steps": args.steps, "peak_rss_mb": peak_rss_mb(),
+                                     "gpu_peak_mb": gpu})
 
 
 if __name__ == "__main__":
