@@ -12,18 +12,13 @@ from lab28.fashion.experiment import run_fashion
 from lab28.errors import Lab28Error
 from lab28.io_utils import atomic_write_json, new_run_dir
 from lab28.models.fashion_cnns import FASHION_MODELS
-from lab28.parallel import run_in_workers, threads_per_worker
+from lab28.parallel import epoch_printer, run_in_workers, threads_per_worker
 
 
 def _run_model_quietly(config: FashionRunConfig, suite_dir: Path, model: str, data) -> Path:
-    """Worker of a parallel suite: no progress bars (they would interleave), one prefixed line per epoch."""
+    """Worker of a parallel suite: no progress bars, one prefixed line per epoch."""
     config.train.progress = False
-
-    def report(row: dict) -> None:
-        print(f"[{model}] epoch {row['epoch']:3d}  val_accuracy={row['val_accuracy']:.4f} "
-              f"({row['epoch_time_s']:.0f}s)", flush=True)
-
-    return run_fashion(config, suite_dir, model, data=data, on_epoch=report)
+    return run_fashion(config, suite_dir, model, data=data, on_epoch=epoch_printer(model, ("val_accuracy",)))
 
 
 def run_fashion_suite(base: FashionRunConfig, out_dir: str | Path, name: str = "fashion-suite",

@@ -10,7 +10,7 @@ from lab28.errors import Lab28Error
 from lab28.gsn.config import GSNRunConfig, monitor_for
 from lab28.gsn.experiment import load_data, run_gsn
 from lab28.io_utils import atomic_write_json, new_run_dir
-from lab28.parallel import run_in_workers, threads_per_worker
+from lab28.parallel import epoch_printer, run_in_workers, threads_per_worker
 
 # Joint first: it is the headline setting, so its result is on disk earliest; the report orders them cls/reg/joint.
 SUITE_SETTINGS = ("joint", "cls", "reg")
@@ -28,14 +28,10 @@ def setting_config(base: GSNRunConfig, setting: str) -> GSNRunConfig:
 
 
 def _run_setting_quietly(config: GSNRunConfig, suite_dir: Path, setting: str, data) -> Path:
-    """Worker of a parallel suite: no progress bars (they would interleave), one prefixed line per epoch."""
+    """Worker of a parallel suite: no progress bars, one prefixed line per epoch."""
     config.train.progress = False
-
-    def report(row: dict) -> None:
-        print(f"[{setting}] epoch {row['epoch']:3d}  val_accuracy={row['val_accuracy']:.4f} "
-              f"val_rmse={row['val_rmse']:.4f}  ({row['epoch_time_s']:.0f}s)", flush=True)
-
-    return run_gsn(config, suite_dir, setting, data=data, on_epoch=report)
+    return run_gsn(config, suite_dir, setting, data=data,
+                   on_epoch=epoch_printer(setting, ("val_accuracy", "val_rmse")))
 
 
 def run_gsn_suite(base: GSNRunConfig, out_dir: str | Path, name: str = "gsn-suite",
