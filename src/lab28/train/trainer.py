@@ -16,8 +16,8 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from lab28.io_utils import atomic_torch_save, atomic_write_text
-from lab28.train.checkpoint import CHECKPOINT_FORMAT, rng_state, set_rng_state
+from lab28.io_utils import atomic_write_text
+from lab28.train.checkpoint import CHECKPOINT_FORMAT, CheckpointWriter, rng_state, set_rng_state
 from lab28.train.config import TrainConfig
 from lab28.train.device import autocast, resolve_device, resolve_precision
 from lab28.train.early_stopping import EarlyStopping
@@ -180,44 +180,51 @@ def fit(
     stop_reason = f"reached the maximum of {config.epochs} epochs"
     t_start = time.perf_counter() - sum(r.get("epoch_time_s", 0.0) for r in history)
 
-    for epoch in range(start_epoch, config.epochs + 1):
-        if resume is not None and epoch == start_epoch and resume.get("stopped"):
-            stop_reason = resume["stop_reason"]
-            break
-        model.train()
-        t_epoch = time.perf_counter()
-        try:
-            train_metrics = _train_epoch(step_model, task, optimizer, scheduler, scaler, train_x, train_y, gen,
-                                         config, device, precision, epoch, steps)
-        except KeyboardInterrupt:
-            raise TrainingInterrupted(f"interrupted during epoch {epoch}; epochs 1..{epoch - 1} are saved") from None
-        train_time = time.perf_counter() - t_epoch
-        val_metrics = evaluate(model, task, val_x, val_y, config, device, precision)
-        row = {"epoch": epoch, **_scalar_metrics("train_", train_metrics), **_scalar_metrics("val_", val_metrics)}
-        row["lr"] = optimizer.param_groups[0]["lr"]
-        row["train_time_s"] = train_time
-        row["epoch_time_s"] = time.perf_counter() - t_epoch
-        row["train_images_per_s"] = n / train_time
-        history.append(row)
-        log.append(row)
-        stop = stopper.step(row, epoch)
-        if stopper.improved:
-            atomic_torch_save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "epoch": epoch,
-                               "metrics": row, **(extra_state or {})}, run_dir / "best.pt")
-        if stop:
-            stop_reason = f"early stopping: {stopper.reason}"
-        atomic_torch_save({
-            "format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "early_stopping": stopper.state_dict(), "rng": rng_state(gen), "epoch": epoch, "history": history,
-            "stopped": stop, "stop_reason": stop_reason, **(extra_state or {}),
-        }, run_dir / "last.pt")
-        if on_epoch is not None:
-            on_epoch(row)
-        _print_epoch(config, row, stopper)
-        if stop:
-            break
+    writer = CheckpointWriter()
+    try:
+        for epoch in range(start_epoch, config.epochs + 1):
+            if resume is not None and epoch == start_epoch and resume.get("stopped"):
+                stop_reason = resume["stop_reason"]
+                break
+            model.train()
+            t_epoch = time.perf_counter()
+            try:
+                train_metrics = _train_epoch(step_model, task, optimizer, scheduler, scaler, train_x, train_y, gen,
+                                             config, device, precision, epoch, steps)
+            except KeyboardInterrupt:
+                raise TrainingInterrupted(
+                    f"interrupted during epoch {epoch}; epochs 1..{epoch - 1} are saved") from None
+            train_time = time.perf_counter() - t_epoch
+            val_metrics = evaluate(model, task, val_x, val_y, config, device, precision)
+            row = {"epoch": epoch, **_scalar_metrics("train_", train_metrics), **_scalar_metrics("val_", val_metrics)}
+            row["lr"] = optimizer.param_groups[0]["lr"]
+            row["train_time_s"] = train_time
+            row["epoch_time_s"] = time.perf_counter() - t_epoch
+            row["train_images_per_s"] = n / train_time
+            history.append(row)
+            log.append(row)
+            stop = stopper.step(row, epoch)
+            files = []
+            if stopper.improved:
+                files.append(({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "epoch": epoch,
+                               "metrics": row, **(extra_state or {})}, run_dir / "best.pt"))
+            if stop:
+                stop_reason = f"early stopping: {stopper.reason}"
+            files.append(({
+                "format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "early_stopping": stopper.state_dict(), "rng": rng_state(gen), "epoch": epoch, "history": history,
+                "stopped": stop, "stop_reason": stop_reason, **(extra_state or {}),
+            }, run_dir / "last.pt"))
+            writer.write(files)  # in the background: the next epoch starts while the files are written
+            if on_epoch is not None:
+                on_epoch(row)
+            _print_epoch(config, row, stopper)
+            if stop:
+                break
+    finally:
+        writer.wait()  # best.pt and last.pt are complete on disk before anyone reads them
     total = time.perf_counter() - t_start
     return {
         "epochs_run": len(history), "best_epoch": stopper.best_epoch, "best_value": stopper.best,

@@ -1,0 +1,40 @@
+"""The background checkpoint writer: it saves the state as it was when asked, in order, and reports failures."""
+
+import pytest
+import torch
+
+from lab28.train.checkpoint import CheckpointWriter
+
+
+def test_saved_state_is_the_state_at_write_time(tmp_path):
+    weights = torch.zeros(1000)
+    writer = CheckpointWriter()
+    writer.write([({"model": {"w": weights}, "epoch": 1, "history": [{"loss": 1.0}]}, tmp_path / "last.pt")])
+    weights.add_(5.0)  # training goes on changing the live tensor while the file is written
+    writer.wait()
+    saved = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert saved["epoch"] == 1 and saved["history"] == [{"loss": 1.0}]
+    assert torch.equal(saved["model"]["w"], torch.zeros(1000))
+
+
+def test_writes_land_in_order_and_leave_no_temporary_files(tmp_path):
+    writer = CheckpointWriter()
+    for epoch in (1, 2, 3):
+        writer.write([({"epoch": epoch}, tmp_path / "best.pt"), ({"epoch": epoch, "x": torch.ones(3)},
+                                                                 tmp_path / "last.pt")])
+    writer.wait()
+    assert torch.load(tmp_path / "best.pt", weights_only=True)["epoch"] == 3
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]
+
+
+def test_a_failed_write_is_raised_in_the_training_thread(tmp_path):
+    (tmp_path / "not-a-folder").write_text("a file where the run folder should be")
+    writer = CheckpointWriter()
+    writer.write([({"epoch": 1}, tmp_path / "not-a-folder" / "last.pt")])
+    with pytest.raises(OSError):
+        writer.wait()
+    writer.wait()  # reported once; the writer is usable again
+    writer.write([({"epoch": 2}, tmp_path / "last.pt")])
+    writer.wait()
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 2
