@@ -135,3 +135,28 @@ def test_finish_ends_an_interrupted_run_where_it_stands(tmp_path, monkeypatch):
     best = rows[final["best_epoch"] - 1]
     assert float(best["val_accuracy"]) == pytest.approx(final["val"]["accuracy"])
     assert json.loads((run_dir / "status.json").read_text())["status"] == "finished"
+
+
+def test_interrupt_is_reported_even_when_a_checkpoint_write_failed(tmp_path, monkeypatch, capsys):
+    """A failed background write must not replace the training error: the run still says 'interrupted'."""
+    import lab28.train.checkpoint as checkpoint
+    from lab28.gsn.task import GSNTask
+
+    original, calls = GSNTask.prepare_batch, {"n": 0}
+
+    def interrupt(self, images, counts, train, generator=None):
+        if train:
+            calls["n"] += 1
+            if calls["n"] == 6:  # 4 steps per epoch: epoch 2, step 2, while epoch 1's files are being written
+                raise KeyboardInterrupt
+        return original(self, images, counts, train, generator)
+
+    def disk_full(obj, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(GSNTask, "prepare_batch", interrupt)
+    monkeypatch.setattr(checkpoint, "atomic_torch_save", disk_full)
+    with pytest.raises(Lab28Error, match="interrupted during epoch 2"):
+        run_gsn(_tiny_config(), tmp_path, "r", draw_figures=False)
+    assert json.loads((tmp_path / "r" / "status.json").read_text())["status"] == "interrupted"
+    assert "a checkpoint write failed: [Errno 28] No space left on device" in capsys.readouterr().err

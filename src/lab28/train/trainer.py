@@ -200,7 +200,7 @@ def fit(
             row["lr"] = optimizer.param_groups[0]["lr"]
             row["train_time_s"] = train_time
             row["epoch_time_s"] = time.perf_counter() - t_epoch
-            row["train_images_per_s"] = n / train_time
+            row["train_images_per_s"] = min(n, steps * config.batch_size) / train_time
             history.append(row)
             log.append(row)
             stop = stopper.step(row, epoch)
@@ -223,8 +223,10 @@ def fit(
             _print_epoch(config, row, stopper)
             if stop:
                 break
-    finally:
-        writer.wait()  # best.pt and last.pt are complete on disk before anyone reads them
+    except BaseException:
+        writer.wait(raise_error=False)  # the training error (interrupt, NaN, ...) is the one to report
+        raise
+    writer.wait()  # best.pt and last.pt are complete on disk before anyone reads them
     total = time.perf_counter() - t_start
     return {
         "epochs_run": len(history), "best_epoch": stopper.best_epoch, "best_value": stopper.best,
