@@ -29,13 +29,17 @@ def epoch_printer(label: str, keys: tuple[str, ...]) -> Callable[[dict], None]:
 def run_in_workers(func: Callable[..., Any], calls: Sequence[tuple], jobs: int) -> list[Any]:
     """func(*call) for every call, `jobs` at a time in fresh processes; results in call order.
 
-    A worker's exception (a Lab28Error, say) is re-raised here, after the runs already started have ended.
-    `func` must be importable by name (a module-level function) and its arguments picklable.
+    A worker's exception (a Lab28Error, say) is re-raised here: runs not yet started are cancelled, the ones
+    already running end first. `func` must be importable by name (a module-level function), its arguments picklable.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools (and a CUDA context)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(calls))), mp_context=ctx) as pool:
         futures = [pool.submit(func, *call) for call in calls]
-        return [future.result() for future in futures]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
