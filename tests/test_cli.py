@@ -97,3 +97,11 @@ def test_parallel_suite_matches_sequential(tmp_path):
         par = json.loads((tmp_path / "par" / "gsn-suite-quick" / setting / "final_metrics.json").read_text())
         assert seq["val"] == par["val"], setting
     assert (tmp_path / "par" / "gsn-suite-quick" / "report.html").is_file()
+
+
+@pytest.mark.parametrize("kind", ["gsn", "fashion"])
+def test_suite_refuses_jobs_below_one_before_creating_anything(tmp_path, capsys, kind):
+    assert main(["suite", kind, "--jobs", "0", "--preset", "quick", "--out", str(tmp_path / "runs"),
+                 *(["--synth"] if kind == "gsn" else ["--data", str(tmp_path / "no-data")])]) == 2
+    assert "--jobs must be at least 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

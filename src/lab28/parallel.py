@@ -5,6 +5,14 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Sequence
 
+from lab28.errors import Lab28Error
+
+
+def check_jobs(jobs: int) -> None:
+    """Refuse a --jobs below one before anything is loaded or created."""
+    if jobs < 1:
+        raise Lab28Error(f"--jobs must be at least 1, got {jobs}")
+
 
 def threads_per_worker(jobs: int, runs: int) -> int:
     """CPU threads for each of min(jobs, runs) concurrent runs: the cores shared out, at least one.

@@ -6,11 +6,10 @@ import copy
 import time
 from pathlib import Path
 
-from lab28.errors import Lab28Error
 from lab28.gsn.config import GSNRunConfig, monitor_for
 from lab28.gsn.experiment import load_data, run_gsn
 from lab28.io_utils import atomic_write_json, new_run_dir
-from lab28.parallel import epoch_printer, run_in_workers, threads_per_worker
+from lab28.parallel import check_jobs, epoch_printer, run_in_workers, threads_per_worker
 
 # Joint first: it is the headline setting, so its result is on disk earliest; the report orders them cls/reg/joint.
 SUITE_SETTINGS = ("joint", "cls", "reg")
@@ -40,8 +39,7 @@ def run_gsn_suite(base: GSNRunConfig, out_dir: str | Path, name: str = "gsn-suit
 
     jobs > 1 trains that many settings at once in worker processes (lab28.parallel), sharing out the cores.
     """
-    if jobs < 1:
-        raise Lab28Error(f"--jobs must be at least 1, got {jobs}")
+    check_jobs(jobs)
     data = load_data(base)  # loaded (or generated) once, shared by all settings
     suite_dir = new_run_dir(out_dir, name)
     t0 = time.perf_counter()
