@@ -81,9 +81,9 @@ class CheckpointWriter:
     """Writes an epoch's checkpoints in a background thread, so the next epoch trains while the files are written.
 
     Why: last.pt holds the model and Adam's two moment buffers (~150 MB for the GSN model); writing and fsyncing it
-    takes ~0.5 s, a few percent of a CPU epoch but more than half of a GPU one. The states are copied to CPU memory
-    first (tens of milliseconds), so training can go on changing the live tensors. At most one epoch's files are in
-    flight: `write` and `close` wait for the previous write, and re-raise its error. Each file is still written
+    takes ~0.5 s, a few percent of a CPU epoch but about as long as a whole GPU epoch. The states are copied to CPU
+    memory first (tens of milliseconds), so training can go on changing the live tensors. At most one epoch's files
+    are in flight: `write` and `wait` wait for the previous write, and re-raise its error. Each file is still written
     atomically, so after a crash last.pt is the previous or the newest complete epoch, never half of one.
     """
 
