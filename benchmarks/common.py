@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
+from lab28.runinfo import peak_memory_mb
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
+    """Peak resident memory of this process so far (MB)."""
+    return peak_memory_mb()["peak_rss_mb"]
 
 
 def gpu_peak_mb() -> float | None:
-    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    """Peak GPU memory torch allocated in this process (MB), None without CUDA."""
+    return peak_memory_mb().get("gpu_peak_mb")
 
 
 def machine() -> dict:

@@ -3,7 +3,8 @@
     python benchmarks/suite_time.py --data GSN_DIR            # runs `lab28 suite gsn --preset lab --jobs 3`, timed
     python benchmarks/suite_time.py --from-suite SUITE_DIR    # reads the figures of a suite that already ran
 
-Figures come from the run folders (metrics.csv, final_metrics.json), which record every epoch's time.
+Figures come from the run folders (metrics.csv, final_metrics.json), which record every epoch's time and each
+run's peak memory.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def summarize(suite_dir: Path) -> dict:
                           "val_accuracy": final["val"]["accuracy"],
                           "device": env.get("device"), "precision": env.get("precision"),
                           "recipe": f"dropout {config['model']['dropout']}, λ {config['task']['lam']}, "
-                                    f"patience {config['train']['early_stopping']['patience']}"}
+                                    f"patience {config['train']['early_stopping']['patience']}",
+                          # each run records its own peak (runs of a --jobs suite live in worker processes)
+                          **{k: final[k] for k in ("peak_rss_mb", "gpu_peak_mb") if k in final}}
     return rows
 
 

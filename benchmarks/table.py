@@ -52,6 +52,10 @@ def rows(results: dict) -> list[str]:
                        f"{s['runtime_s']:.0f} s |")
         if r.get("total_s"):
             out.append(f"| | total wall-clock | {r['total_s']:.0f} s ({r['total_s'] / 60:.1f} min) |")
+        runs = [s for s in r["settings"].values() if "peak_rss_mb" in s]
+        if runs:
+            peak = {k: max(s.get(k) or 0 for s in runs) for k in ("peak_rss_mb", "gpu_peak_mb")}
+            out.append(f"| | peak memory of one run | {memory(peak)} |")
     return out
 
 

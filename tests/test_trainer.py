@@ -37,6 +37,7 @@ def test_loss_drops_and_folder_is_complete(tiny_run):
     final = json.loads((run_dir / "final_metrics.json").read_text())
     assert final["epochs_run"] == 4 and 1 <= final["best_epoch"] <= 4
     assert 0 <= final["val"]["accuracy"] <= 1 and final["dead_feature_count"] <= 256
+    assert 100 < final["peak_rss_mb"] < 100_000  # the run's own peak memory (MB), recorded with it
     assert json.loads((run_dir / "status.json").read_text())["status"] == "finished"
     env = json.loads((run_dir / "env.json").read_text())
     assert env["torch_version"] == torch.__version__ and env["precision"] in ("fp32", "bf16")

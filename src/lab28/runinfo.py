@@ -40,3 +40,19 @@ def environment(device: str = "", precision: str = "") -> dict:
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def peak_memory_mb() -> dict[str, float]:
+    """Peak memory of this process so far: resident set (RSS) and, on CUDA, what torch allocated on the GPU (MB).
+
+    Recorded with every run (final_metrics.json), so a suite's memory is known per run even when the runs live in
+    worker processes. RSS is a whole-process high-water mark: data loading counts too.
+    """
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KiB, macOS: bytes
+    info = {"peak_rss_mb": peak / 1024 / (1024 if sys.platform == "darwin" else 1)}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        info["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return info

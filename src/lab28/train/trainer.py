@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from lab28.io_utils import atomic_write_text
+from lab28.runinfo import peak_memory_mb
 from lab28.train.checkpoint import CHECKPOINT_FORMAT, CheckpointWriter, rng_state, set_rng_state
 from lab28.train.config import TrainConfig
 from lab28.train.device import autocast, resolve_device, resolve_precision
@@ -231,7 +232,7 @@ def fit(
     return {
         "epochs_run": len(history), "best_epoch": stopper.best_epoch, "best_value": stopper.best,
         "monitor": config.early_stopping.monitor, "stop_reason": stop_reason, "runtime_s": total,
-        "device": str(device), "precision": precision, "history": history,
+        "device": str(device), "precision": precision, "history": history, **peak_memory_mb(),
     }
 
 
