@@ -4,7 +4,8 @@
 
 Trains the lab preset's joint setting (seed 1, one CPU thread) with the trainer's own step and prints
 `step:dead` pairs. Variants change one thing: `biasB` starts the big Linear's bias at B, `scaleF` multiplies the
-normalised input by F, `epsE` sets Adam's eps to E. The README's dead-unit paragraph comes from this script.
+normalised input by F, `epsE` sets Adam's eps to E, `warmupW` warms the learning rate up over W epochs (from 0.1x),
+`lrL` trains at a constant learning rate L. The README's dead-unit paragraph comes from this script.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from lab28.gsn.config import preset
 from lab28.gsn.experiment import build_model, load_data
 from lab28.gsn.task import GSNTask
-from lab28.train.trainer import _train_epoch, make_optimizer
+from lab28.train.trainer import _train_epoch, make_optimizer, make_scheduler
 
 CHUNK = 25  # steps between two counts
 
@@ -35,8 +36,13 @@ def main() -> None:
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg)
     task = GSNTask(cfg.task, cfg.augment)
-    optimizer = make_optimizer(model, cfg.train, cpu)
     v = args.variant
+    if v.startswith("warmup"):
+        cfg.train.warmup_epochs = float(v[6:])
+    elif v.startswith("lr"):
+        cfg.train.lr = float(v[2:])
+    optimizer = make_optimizer(model, cfg.train, cpu)
+    scheduler = make_scheduler(optimizer, cfg.train, len(train) // cfg.train.batch_size)
     if v.startswith("bias"):
         with torch.no_grad():
             model.backbone.fc[1].bias.fill_(float(v[4:]))
@@ -51,7 +57,7 @@ def main() -> None:
     elif v.startswith("eps"):
         for group in optimizer.param_groups:
             group["eps"] = float(v[3:])
-    elif v != "default":
+    elif v != "default" and not v.startswith(("warmup", "lr")):
         raise SystemExit(f"unknown variant {v!r}")
     gen = torch.Generator().manual_seed(cfg.train.seed)
     val_x, _ = task.prepare_batch(val.images[:500], val.counts[:500], train=False)
@@ -67,7 +73,7 @@ def main() -> None:
     bs = cfg.train.batch_size
     for start in range(0, args.steps, CHUNK):
         part = slice(start * bs, (start + CHUNK) * bs)
-        _train_epoch(model, task, optimizer, None, None, train.images[part], train.counts[part], gen, cfg.train,
+        _train_epoch(model, task, optimizer, scheduler, None, train.images[part], train.counts[part], gen, cfg.train,
                      cpu, "fp32", 1, CHUNK)
         counts.append(f"{start + CHUNK}:{dead()}")
     print(v, " ".join(counts))
