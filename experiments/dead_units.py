@@ -1,6 +1,7 @@
 """When do the GSN backbone's 256 features die? Dead units on 500 validation images every 25 training steps.
 
     python experiments/dead_units.py --data DEV_DIR [--variant default|bias0.1|scale0.1|eps1e-4] [--steps 125]
+    python experiments/dead_units.py --data DEV_DIR --first-steps 3    # why: the shift of each unit per step
 
 Trains the lab preset's joint setting (seed 1, one CPU thread) with the trainer's own step and prints
 `step:dead` pairs. Variants change one thing: `biasB` starts the big Linear's bias at B, `scaleF` multiplies the
@@ -27,6 +28,8 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="GSN folder (the dev set)")
     parser.add_argument("--variant", default="default")
     parser.add_argument("--steps", type=int, default=125)
+    parser.add_argument("--first-steps", type=int, default=0,
+                        help="instead: after each of the first N steps, how far each unit's pre-activation moved")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cpu = torch.device("cpu")
@@ -69,6 +72,9 @@ def main() -> None:
         model.train()
         return int((h.max(0).values <= 0).sum())
 
+    if args.first_steps:
+        first_steps(model, task, optimizer, train, val_x, cfg, gen, args.first_steps)
+        return
     counts = [f"0:{dead()}"]
     bs = cfg.train.batch_size
     for start in range(0, args.steps, CHUNK):
@@ -77,6 +83,30 @@ def main() -> None:
                      cpu, "fp32", 1, CHUNK)
         counts.append(f"{start + CHUNK}:{dead()}")
     print(v, " ".join(counts))
+
+
+def first_steps(model, task, optimizer, train, val_x, cfg, gen, n: int) -> None:
+    """The mechanism: the big Linear's 50,176 inputs are all >= 0 (they come out of a ReLU), so Adam's sign-like
+    step moves all of a unit's weights the same way and shifts its pre-activation for every image at once."""
+    def pre_activations():
+        model.eval()
+        with torch.no_grad():
+            inputs = model.backbone.convs(val_x).flatten(1)
+            pre = model.backbone.fc[1](inputs)
+        model.train()
+        return inputs, pre
+
+    inputs, start = pre_activations()
+    print(f"sum of the Linear's {inputs.shape[1]} inputs per image: {inputs.sum(1).mean():.0f}; spread of a unit's "
+          f"pre-activation over images (std): {start.std(0).mean():.3f}")
+    bs = cfg.train.batch_size
+    for step in range(1, n + 1):
+        part = slice((step - 1) * bs, step * bs)
+        _train_epoch(model, task, optimizer, None, None, train.images[part], train.counts[part], gen, cfg.train,
+                     torch.device("cpu"), "fp32", 1, 1)
+        _, pre = pre_activations()
+        print(f"after step {step}: mean |shift| of a unit's pre-activation {(pre - start).mean(0).abs().mean():.3f}; "
+              f"dead units {int((pre.max(0).values <= 0).sum())}")
 
 
 if __name__ == "__main__":
