@@ -2,11 +2,13 @@
 
     python experiments/dead_units.py --data DEV_DIR [--variant default|bias0.1|scale0.1|eps1e-4] [--steps 125]
     python experiments/dead_units.py --data DEV_DIR --first-steps 3    # why: the shift of each unit per step
+    python experiments/dead_units.py --data DEV_DIR --variant fclr1e-6 --epochs 6   # accuracy, whole epochs
 
 Trains the lab preset's joint setting (seed 1, one CPU thread) with the trainer's own step and prints
 `step:dead` pairs. Variants change one thing: `biasB` starts the big Linear's bias at B, `scaleF` multiplies the
 normalised input by F, `epsE` sets Adam's eps to E, `warmupW` warms the learning rate up over W epochs (from 0.1x),
-`lrL` trains at a constant learning rate L. The README's dead-unit paragraph comes from this script.
+`lrL` trains at a constant learning rate L, `fclrL` gives the big Linear alone the learning rate L (outside the
+protocol, which fixes Adam at 1e-3 for every layer: a what-if). The README's dead-unit paragraph comes from this script.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="GSN folder (the dev set)")
     parser.add_argument("--variant", default="default")
     parser.add_argument("--steps", type=int, default=125)
+    parser.add_argument("--epochs", type=int, default=0,
+                        help="instead: train whole epochs, print validation top-1 (1,000 images) and dead units")
     parser.add_argument("--first-steps", type=int, default=0,
                         help="instead: after each of the first N steps, how far each unit's pre-activation moved")
     args = parser.parse_args()
@@ -45,6 +49,10 @@ def main() -> None:
     elif v.startswith("lr"):
         cfg.train.lr = float(v[2:])
     optimizer = make_optimizer(model, cfg.train, cpu)
+    if v.startswith("fclr"):
+        fc = list(model.backbone.fc.parameters())
+        rest = [q for q in model.parameters() if all(q is not f for f in fc)]
+        optimizer = torch.optim.Adam([{"params": rest}, {"params": fc, "lr": float(v[4:])}], lr=cfg.train.lr)
     scheduler = make_scheduler(optimizer, cfg.train, len(train) // cfg.train.batch_size)
     if v.startswith("bias"):
         with torch.no_grad():
@@ -60,7 +68,7 @@ def main() -> None:
     elif v.startswith("eps"):
         for group in optimizer.param_groups:
             group["eps"] = float(v[3:])
-    elif v != "default" and not v.startswith(("warmup", "lr")):
+    elif v != "default" and not v.startswith(("warmup", "lr", "fclr")):
         raise SystemExit(f"unknown variant {v!r}")
     gen = torch.Generator().manual_seed(cfg.train.seed)
     val_x, _ = task.prepare_batch(val.images[:500], val.counts[:500], train=False)
@@ -72,6 +80,16 @@ def main() -> None:
         model.train()
         return int((h.max(0).values <= 0).sum())
 
+    if args.epochs:
+        from lab28.train.trainer import evaluate
+
+        steps = len(train) // cfg.train.batch_size
+        for epoch in range(1, args.epochs + 1):
+            _train_epoch(model, task, optimizer, scheduler, None, train.images, train.counts, gen, cfg.train, cpu,
+                         "fp32", epoch, steps)
+            acc = evaluate(model, task, val.images, val.counts, cfg.train, cpu, "fp32")["accuracy"]
+            print(f"{v} epoch {epoch}: top-1 {acc:.3f}, dead units {dead()}", flush=True)
+        return
     if args.first_steps:
         first_steps(model, task, optimizer, train, val_x, cfg, gen, args.first_steps)
         return
