@@ -23,6 +23,13 @@ def threads_per_worker(jobs: int, runs: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, min(jobs, runs)))
 
 
+def share_threads(train_configs: Sequence[Any], jobs: int) -> None:
+    """Give each run's TrainConfig that left `threads` at 0 (torch's default) its share of the cores."""
+    for config in train_configs:
+        if config.threads == 0:
+            config.threads = threads_per_worker(jobs, len(train_configs))
+
+
 def epoch_printer(label: str, keys: tuple[str, ...]) -> Callable[[dict], None]:
     """on_epoch callback for a worker: one line per epoch prefixed with the run's label (progress bars of several
     processes would interleave into noise)."""

@@ -11,7 +11,7 @@ from lab28.fashion.data import load_fashion
 from lab28.fashion.experiment import run_fashion
 from lab28.io_utils import atomic_write_json, new_run_dir
 from lab28.models.fashion_cnns import FASHION_MODELS
-from lab28.parallel import check_jobs, epoch_printer, run_in_workers, threads_per_worker
+from lab28.parallel import check_jobs, epoch_printer, run_in_workers, share_threads
 
 
 def _run_model_quietly(config: FashionRunConfig, suite_dir: Path, model: str, data) -> Path:
@@ -35,13 +35,12 @@ def run_fashion_suite(base: FashionRunConfig, out_dir: str | Path, name: str = "
     for model in models:
         cfg = copy.deepcopy(base)
         cfg.model.name = model
-        if jobs > 1 and cfg.train.threads == 0:
-            cfg.train.threads = threads_per_worker(jobs, len(models))
         configs.append(cfg)
     if jobs == 1:
         for cfg, model in zip(configs, models):
             run_fashion(cfg, suite_dir, model, data=data)
     else:
+        share_threads([cfg.train for cfg in configs], jobs)
         run_in_workers(_run_model_quietly, [(cfg, suite_dir, m, data) for cfg, m in zip(configs, models)], jobs)
     atomic_write_json(suite_dir / "suite.json", {"runs": list(models), "status": "finished", "jobs": jobs,
                                                  "total_runtime_s": time.perf_counter() - t0})

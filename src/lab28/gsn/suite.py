@@ -9,7 +9,7 @@ from pathlib import Path
 from lab28.gsn.config import GSNRunConfig, monitor_for
 from lab28.gsn.experiment import load_data, run_gsn
 from lab28.io_utils import atomic_write_json, new_run_dir
-from lab28.parallel import check_jobs, epoch_printer, run_in_workers, threads_per_worker
+from lab28.parallel import check_jobs, epoch_printer, run_in_workers, share_threads
 
 # Joint first: it is the headline setting, so its result is on disk earliest; the report orders them cls/reg/joint.
 SUITE_SETTINGS = ("joint", "cls", "reg")
@@ -49,9 +49,7 @@ def run_gsn_suite(base: GSNRunConfig, out_dir: str | Path, name: str = "gsn-suit
         for cfg, setting in zip(configs, settings):
             run_gsn(cfg, suite_dir, setting, data=data)
     else:
-        for cfg in configs:
-            if cfg.train.threads == 0:
-                cfg.train.threads = threads_per_worker(jobs, len(settings))
+        share_threads([cfg.train for cfg in configs], jobs)
         run_in_workers(_run_setting_quietly, [(cfg, suite_dir, s, data) for cfg, s in zip(configs, settings)], jobs)
     total = time.perf_counter() - t0
     atomic_write_json(suite_dir / "suite.json", {"settings": list(settings), "status": "finished", "jobs": jobs,
