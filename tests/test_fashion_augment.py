@@ -50,6 +50,8 @@ def test_translation_shifts_pixels_with_zero_fill():
     out = shift_images(x, torch.tensor([3, 1]), torch.tensor([-2, 1]))
     assert out[0, 0, 13, 8] == 1.0 and out[0].sum() == 1.0  # moved down 3, left 2
     assert out[1].sum() == 0.0  # moved off the right edge: gone, not wrapped round
+    # a known bound (no look at the shifts) pads more but moves the same pixels
+    assert torch.equal(shift_images(x, torch.tensor([3, 1]), torch.tensor([-2, 1]), max_shift=5), out)
     y = torch.tensor([4, 7])
     tx, ty = translate(x, y, p=1.0, max_pixels=2, generator=torch.Generator().manual_seed(0))
     assert tx.shape == x.shape and torch.equal(ty, y)

@@ -52,10 +52,22 @@ class GSNAugmentConfig:
             raise ValueError(f"erase_area must satisfy 0 < lo <= hi < 1, got {self.erase_area}")
 
 
+_PERM_CACHE: dict[tuple[tuple[int, ...], torch.device], torch.Tensor] = {}
+
+
+def _perm_index(perm: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """The permutation as an index tensor on `device`, made once: indexing with a Python list would copy it
+    from the host at every step (a sync, and not allowed inside a CUDA graph)."""
+    key = (tuple(perm), device)
+    if key not in _PERM_CACHE:
+        _PERM_CACHE[key] = torch.tensor(perm, dtype=torch.long, device=device)
+    return _PERM_CACHE[key]
+
+
 def _apply_geometry(images, counts, mask, transformed, perm):
     m4 = mask.view(-1, 1, 1, 1)
     images = torch.where(m4, transformed, images)
-    counts = torch.where(mask.view(-1, 1), counts[:, list(perm)], counts)
+    counts = torch.where(mask.view(-1, 1), counts.index_select(1, _perm_index(perm, counts.device)), counts)
     return images, counts
 
 
