@@ -34,7 +34,7 @@ def summarize(suite_dir: Path) -> dict:
                           "recipe": f"dropout {config['model']['dropout']}, λ {config['task']['lam']}, "
                                     f"patience {config['train']['early_stopping']['patience']}",
                           # each run records its own peak (runs of a --jobs suite live in worker processes)
-                          **{k: final[k] for k in ("peak_rss_mb", "gpu_peak_mb") if k in final}}
+                          **{k: final[k] for k in ("peak_rss_mb", "gpu_peak_mb", "cuda_graphs") if k in final}}
     return rows
 
 
@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--out", default="runs-bench", help="parent folder for the suite run")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--jobs", type=int, default=3, help="settings trained at once (as `lab28 suite --jobs`)")
+    parser.add_argument("--cuda-graphs", choices=("true", "false"), default="false",
+                        help="replay the training step from a CUDA graph on CUDA (as `--cuda-graphs`)")
     args = parser.parse_args()
     total = None
     if args.data:
@@ -54,6 +56,7 @@ def main() -> None:
 
         cfg = preset("lab")
         cfg.data.path, cfg.train.threads = args.data, args.threads
+        cfg.train.cuda_graphs = args.cuda_graphs == "true"
         t0 = time.perf_counter()
         suite_dir = run_gsn_suite(cfg, args.out, name="gsn-suite-lab-bench", jobs=args.jobs)
         total = time.perf_counter() - t0
@@ -64,10 +67,10 @@ def main() -> None:
     rows = summarize(suite_dir)
     print(f"GSN lab suite: {suite_dir}")
     for name, r in rows.items():
-        print(f"  {name:6s} {r['runtime_s'] / 60:6.1f} min  {r['epochs']:3d} epochs  "
+        print(f"  {name:6s} {r['runtime_s']:7.1f} s  {r['epochs']:3d} epochs  "
               f"{r['train_img_per_s_median']:7.1f} img/s (median epoch)  top-1 {r['val_accuracy']:.3f}")
     if total is not None:
-        print(f"  total  {total / 60:6.1f} min")
+        print(f"  total  {total:7.1f} s ({total / 60:.1f} min)")
     save_result("suite_time", {"suite": str(suite_dir), "settings": rows, "total_s": total, "jobs": args.jobs,
                                "peak_rss_mb": peak_rss_mb(), "gpu_peak_mb": gpu_peak_mb()})
 

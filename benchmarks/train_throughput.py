@@ -5,7 +5,7 @@ Two workloads, both at batch 64:
   each PNG with PIL in __getitem__, per-sample augmentation in Python, DataLoader(batch_size=64, shuffle=True),
   fp32, default Adam, NCHW. lab28: the data set decoded once into a uint8 tensor, batches as index slices,
   batched label-aware augmentation, fused Adam, channels_last, precision auto — the trainer's own step
-  (lab28.train.trainer._train_epoch).
+  (lab28.train.trainer.run_epoch; on CUDA replayed from a CUDA graph, as in training).
 - Fashion-MNIST (the `seed` recipe: AdamW 3e-4, flips + rotation up to 90 degrees, simple-cnn). Naive reference:
   a Dataset over the uint8 array that builds a PIL image per sample and flips/rotates it with PIL (what
   torchvision's FashionMNIST + RandomRotation do), DataLoader(batch_size=64, shuffle=True), fp32, default AdamW.
@@ -13,6 +13,7 @@ Two workloads, both at batch 64:
 Both pipelines run the model on the same device (the GPU when there is one): the naive one moves each batch there.
 
     python benchmarks/train_throughput.py [--workload gsn|fashion|both] [--data GSN_DIR] [--steps 60] [--threads N]
+                                          [--cuda-graphs]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -32,7 +34,8 @@ from lab28.gsn.labels import HFLIP_PERM, ROT90_CCW_PERM, VFLIP_PERM, encode_coun
 from lab28.gsn.loader import load_gsn, read_labels_csv
 from lab28.models import create_model
 from lab28.train.device import resolve_device, resolve_precision
-from lab28.train.trainer import _train_epoch, make_optimizer
+from lab28.train.step import TrainStep, graphs_supported
+from lab28.train.trainer import make_optimizer, run_epoch, steps_per_epoch
 
 WARMUP_STEPS = 5
 
@@ -108,27 +111,41 @@ def gsn_loss(out, counts):
 
 # -- lab28's step ------------------------------------------------------------------------------------------------
 def time_lab28(model, task, tc, images, labels, device, steps: int) -> tuple[float, str]:
-    """Images per second of the trainer's own epoch loop over steps * batch images (after a warm-up)."""
+    """Images per second of the trainer's own epoch loop over steps * batch images (after a warm-up epoch that
+    also captures the CUDA graph where the trainer would use one)."""
     precision = resolve_precision(tc.precision, device)
     tc.progress = False
     model = model.to(device).to(memory_format=torch.channels_last)
-    opt = make_optimizer(model, tc, device)
+    use_graph = graphs_supported(tc, device, precision)
+    opt = make_optimizer(model, tc, device, capturable=use_graph)
     gen = torch.Generator(device=device).manual_seed(1)
-    images, labels = images.to(device), labels.to(device)
     n = min(len(images), steps * tc.batch_size)
-    warm = WARMUP_STEPS * tc.batch_size
-    _train_epoch(model, task, opt, None, None, images[:warm], labels[:warm], gen, tc, device, precision, 0,
-                 WARMUP_STEPS)
+    images, labels = images[:n].to(device), labels[:n].to(device)
+    train_step = TrainStep(model, task, opt, None, images, labels, gen, tc, device, precision, use_graph=use_graph)
+    run_epoch(train_step, None, gen, tc, 0, WARMUP_STEPS + 1)  # warm-up (and capture) before the clock starts
     sync(device)
     t0 = time.perf_counter()
-    _train_epoch(model, task, opt, None, None, images[:n], labels[:n], gen, tc, device, precision, 1,
-                 (n + tc.batch_size - 1) // tc.batch_size)
+    run_epoch(train_step, None, gen, tc, 1, steps_per_epoch(n, tc.batch_size))
     sync(device)
-    return n / (time.perf_counter() - t0), f"{device.type}/{precision}"
+    mode = f"{device.type}/{precision}" + ("/graph" if use_graph else "")
+    return min(n, steps_per_epoch(n, tc.batch_size) * tc.batch_size) / (time.perf_counter() - t0), mode
+
+
+def lab28_figures(model_name: str, task, tc, images, labels, device, steps: int, naive: float) -> dict:
+    """lab28's figures against the naive ones; on CUDA also lab28 without its CUDA graph (what the graph adds)."""
+    torch.manual_seed(1)
+    lab, mode = time_lab28(create_model(model_name), task, tc, images, labels, device, steps)
+    result = {"naive_img_per_s": naive, "lab28_img_per_s": lab, "ratio": lab / naive, "lab28_mode": mode}
+    if graphs_supported(tc, device, resolve_precision(tc.precision, device)):
+        torch.manual_seed(1)
+        eager, _ = time_lab28(create_model(model_name), task, replace(tc, cuda_graphs=False), images, labels, device,
+                              steps)
+        result.update(lab28_eager_img_per_s=eager, graph_gain=lab / eager)
+    return result
 
 
 # -- workloads -----------------------------------------------------------------------------------------------------
-def gsn_workload(data: str | None, steps: int, device) -> dict:
+def gsn_workload(data: str | None, steps: int, device, cuda_graphs: bool) -> dict:
     from lab28.gsn.config import preset
     from lab28.gsn.task import GSNTask
 
@@ -138,14 +155,13 @@ def gsn_workload(data: str | None, steps: int, device) -> dict:
     loader = torch.utils.data.DataLoader(NaivePNGDataset(folder), batch_size=64, shuffle=True)
     naive = time_naive(model, torch.optim.Adam(model.parameters(), lr=1e-3), loader, gsn_loss, device, steps)
     cfg = preset("lab", "joint")
+    cfg.train.cuda_graphs = cuda_graphs
     d = load_gsn(folder)
-    torch.manual_seed(1)
-    lab, mode = time_lab28(create_model("shape-classifier"), GSNTask(cfg.task, cfg.augment), cfg.train,
-                           d.images, d.counts, device, steps)
-    return {"naive_img_per_s": naive, "lab28_img_per_s": lab, "ratio": lab / naive, "lab28_mode": mode}
+    return lab28_figures("shape-classifier", GSNTask(cfg.task, cfg.augment), cfg.train, d.images, d.counts, device,
+                         steps, naive)
 
 
-def fashion_workload(data: str | None, steps: int, device) -> dict:
+def fashion_workload(data: str | None, steps: int, device, cuda_graphs: bool) -> dict:
     from lab28.fashion.config import preset
     from lab28.fashion.task import FashionTask
 
@@ -162,16 +178,14 @@ def fashion_workload(data: str | None, steps: int, device) -> dict:
         rng = np.random.default_rng(0)
         images, labels = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n)
     cfg = preset("seed", "simple-cnn")
+    cfg.train.cuda_graphs = cuda_graphs
     torch.manual_seed(1)
     model = create_model("simple-cnn").to(device)
     loader = torch.utils.data.DataLoader(NaiveFashionDataset(images, labels), batch_size=64, shuffle=True)
     naive = time_naive(model, torch.optim.AdamW(model.parameters(), lr=3e-4), loader, F.cross_entropy, device, steps)
-    torch.manual_seed(1)
     x = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    lab, mode = time_lab28(create_model("simple-cnn"), FashionTask(cfg.task, cfg.augment), cfg.train, x, y,
-                           device, steps)
-    return {"naive_img_per_s": naive, "lab28_img_per_s": lab, "ratio": lab / naive, "lab28_mode": mode}
+    return lab28_figures("simple-cnn", FashionTask(cfg.task, cfg.augment), cfg.train, x, y, device, steps, naive)
 
 
 def main() -> None:
@@ -181,20 +195,25 @@ def main() -> None:
     parser.add_argument("--fashion-data", help="Fashion-MNIST folder (default: random 28x28 images)")
     parser.add_argument("--steps", type=int, default=60, help="timed steps of batch 64 per pipeline")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="on CUDA, lab28 replays its step from a CUDA graph (opt-in); also times it without")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device("auto")
     results = {}
     if args.workload in ("gsn", "both"):
-        results["gsn"] = gsn_workload(args.data, args.steps, device)
+        results["gsn"] = gsn_workload(args.data, args.steps, device, args.cuda_graphs)
     if args.workload in ("fashion", "both"):
-        results["fashion"] = fashion_workload(args.fashion_data, args.steps, device)
+        results["fashion"] = fashion_workload(args.fashion_data, args.steps, device, args.cuda_graphs)
     print(f"Training step, batch 64, device {device}, {torch.get_num_threads()} CPU threads")
     for name, r in results.items():
         print(f"  {name:8s} naive reference pipeline : {r['naive_img_per_s']:9.1f} img/s")
         print(f"  {name:8s} lab28 ({r['lab28_mode']:>11s})    : {r['lab28_img_per_s']:9.1f} img/s")
         print(f"  {name:8s} ratio                    : {r['ratio']:9.2f}x")
+        if "graph_gain" in r:
+            print(f"  {name:8s} lab28 without CUDA graph  : {r['lab28_eager_img_per_s']:9.1f} img/s "
+                  f"(the graph: {r['graph_gain']:.2f}x)")
     gpu = gpu_peak_mb()
     print(f"  peak RSS {peak_rss_mb():.0f} MB" + (f", GPU {gpu:.0f} MB" if gpu else ""))
     save_result("train_throughput", {"workloads": results, "steps": args.steps, "peak_rss_mb": peak_rss_mb(),

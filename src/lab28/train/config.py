@@ -26,6 +26,9 @@ class TrainConfig:
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware has it, else fp32)
     channels_last: bool = True  # faster convolutions on CPU and tensor-core GPUs
     compile: bool = False  # torch.compile the model (opt-in: slower to start, not always faster)
+    # On CUDA, replay each training step from one captured graph (not with fp16 or compile). Opt-in until the
+    # CUDA tests (tests/test_cuda_graphs.py) have passed on a GPU: no GPU was at hand when it was written.
+    cuda_graphs: bool = False
     threads: int = 0  # CPU threads for torch (0 = leave torch's default: one per physical core)
     log_every: int = 25  # steps between progress-bar updates (each one syncs with the device)
     progress: bool = True
@@ -68,6 +71,7 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "precision": ("train.precision", "auto | fp32 | bf16 | fp16"),
     "channels-last": ("train.channels_last", "channels_last memory format (true/false)"),
     "compile": ("train.compile", "torch.compile the model (true/false)"),
+    "cuda-graphs": ("train.cuda_graphs", "on CUDA, capture the training step as one CUDA graph (true/false; opt-in)"),
     "threads": ("train.threads", "CPU threads, 0 = torch's default"),
     "progress": ("train.progress", "progress bar and one line per epoch (true/false)"),
     "monitor": ("train.early_stopping.monitor", "metric watched by early stopping and best.pt"),

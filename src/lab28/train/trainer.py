@@ -22,23 +22,50 @@ from lab28.train.checkpoint import CHECKPOINT_FORMAT, CheckpointWriter, rng_stat
 from lab28.train.config import TrainConfig
 from lab28.train.device import autocast, resolve_device, resolve_precision
 from lab28.train.early_stopping import EarlyStopping
+from lab28.train.step import TrainStep, graphs_supported
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device,
+                   capturable: bool = False) -> torch.optim.Optimizer:
+    """Adam/AdamW as configured. `capturable`: steppable inside a CUDA graph (see lab28.train.step)."""
     cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
     kwargs: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
     # Fused kernels cut the optimizer step to a few launches; CPU support arrived in torch 2.4.
     if device.type in ("cuda", "cpu"):
         kwargs["fused"] = True
+    if capturable:
+        kwargs["capturable"] = True
     try:
-        return cls(model.parameters(), **kwargs)
+        optimizer = cls(model.parameters(), **kwargs)
     except (RuntimeError, TypeError, ValueError):
         kwargs.pop("fused", None)
-        return cls(model.parameters(), **kwargs)
+        optimizer = cls(model.parameters(), **kwargs)
+    set_graph_mode(optimizer, capturable, device)
+    return optimizer
+
+
+def set_graph_mode(optimizer: torch.optim.Optimizer, capturable: bool, device: torch.device) -> None:
+    """(Re)apply the settings a CUDA-graph step needs, also after loading a state saved by another run.
+
+    Inside a graph the learning rate must be a device tensor (a float would be frozen into the graph at capture);
+    `initial_lr` stays a float so that a scheduler fills that tensor without reading it back from the device.
+    """
+    for group in optimizer.param_groups:
+        lr = float(group["lr"])
+        group["capturable"] = capturable
+        group["lr"] = torch.tensor(lr, device=device) if capturable else lr
+        if "initial_lr" in group:
+            group["initial_lr"] = float(group["initial_lr"])
+        else:
+            group["initial_lr"] = lr
+
+
+def current_lr(optimizer: torch.optim.Optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
 
 
 def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
@@ -152,7 +179,8 @@ def fit(
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     step_model = torch.compile(model) if config.compile else model
-    optimizer = make_optimizer(model, config, device)
+    use_graph = graphs_supported(config, device, precision)
+    optimizer = make_optimizer(model, config, device, capturable=use_graph)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     steps = steps_per_epoch(train_data[0].shape[0], config.batch_size)
     scheduler = make_scheduler(optimizer, config, steps)
@@ -168,6 +196,7 @@ def fit(
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
+        set_graph_mode(optimizer, use_graph, device)  # the saved state may come from a run with(out) graphs
         if scheduler is not None and resume.get("scheduler") is not None:
             scheduler.load_state_dict(resume["scheduler"])
         if scaler is not None and resume.get("scaler") is not None:
@@ -181,6 +210,8 @@ def fit(
     stop_reason = f"reached the maximum of {config.epochs} epochs"
     t_start = time.perf_counter() - sum(r.get("epoch_time_s", 0.0) for r in history)
 
+    train_step = TrainStep(step_model, task, optimizer, scaler, train_x, train_y, gen, config, device, precision,
+                           use_graph=use_graph)
     writer = CheckpointWriter()
     try:
         for epoch in range(start_epoch, config.epochs + 1):
@@ -190,15 +221,14 @@ def fit(
             model.train()
             t_epoch = time.perf_counter()
             try:
-                train_metrics = _train_epoch(step_model, task, optimizer, scheduler, scaler, train_x, train_y, gen,
-                                             config, device, precision, epoch, steps)
+                train_metrics = run_epoch(train_step, scheduler, gen, config, epoch, steps)
             except KeyboardInterrupt:
                 raise TrainingInterrupted(
                     f"interrupted during epoch {epoch}; epochs 1..{epoch - 1} are saved") from None
             train_time = time.perf_counter() - t_epoch
             val_metrics = evaluate(model, task, val_x, val_y, config, device, precision)
             row = {"epoch": epoch, **_scalar_metrics("train_", train_metrics), **_scalar_metrics("val_", val_metrics)}
-            row["lr"] = optimizer.param_groups[0]["lr"]
+            row["lr"] = current_lr(optimizer)
             row["train_time_s"] = train_time
             row["epoch_time_s"] = time.perf_counter() - t_epoch
             row["train_images_per_s"] = min(n, steps * config.batch_size) / train_time
@@ -232,7 +262,8 @@ def fit(
     return {
         "epochs_run": len(history), "best_epoch": stopper.best_epoch, "best_value": stopper.best,
         "monitor": config.early_stopping.monitor, "stop_reason": stop_reason, "runtime_s": total,
-        "device": str(device), "precision": precision, "history": history, **peak_memory_mb(),
+        "device": str(device), "precision": precision, "cuda_graphs": use_graph, "history": history,
+        **peak_memory_mb(),
     }
 
 
@@ -243,51 +274,39 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return steps - 1 if steps > 1 and n % batch_size == 1 else steps
 
 
-def _train_epoch(model, task, optimizer, scheduler, scaler, train_x, train_y, gen, config: TrainConfig, device,
-                 precision: str, epoch: int, steps: int) -> dict[str, float]:
-    """One pass over the training set; returns the mean of the loss and its parts."""
-    n = train_x.shape[0]
-    perm = torch.randperm(n, device=device, generator=gen)
-    sums: dict[str, torch.Tensor] = {}
-    # First step whose loss was not finite (-1: none), tracked on the device so that no step has to sync.
-    first_bad = torch.tensor(-1, device=device)
+def run_epoch(train_step: TrainStep, scheduler, gen, config: TrainConfig, epoch: int, steps: int) -> dict[str, float]:
+    """One pass over the training set (`steps` batches of a fresh permutation); the mean loss and its parts."""
+    n = train_step.train_x.shape[0]
+    perm = torch.randperm(n, device=train_step.device, generator=gen)
+    train_step.start_epoch()
     bar = _progress(config, steps, epoch)
     for step in range(steps):
-        idx = perm[step * config.batch_size:(step + 1) * config.batch_size]
-        x, t = task.prepare_batch(train_x[idx], train_y[idx], train=True, generator=gen)
-        if config.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device, precision):
-            out = model(x)
-        loss, parts = task.loss(out, t)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        train_step(perm[step * config.batch_size:(step + 1) * config.batch_size])
         if scheduler is not None:
             scheduler.step()
-        # Accumulate on the device: reading a value (.item()) would stall the GPU every step.
-        for key, value in {"loss": loss, **parts}.items():
-            sums[key] = sums.get(key, 0) + value.detach() * idx.numel()
-        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), step + 1, first_bad)
+        # The loss sums stay on the device; reading them (a sync) only every `log_every` steps keeps the GPU fed.
         if step % config.log_every == 0 or step == steps - 1:
-            bad = int(first_bad)
+            bad = int(train_step.first_bad)
             if bad >= 0:
                 if bar is not None:
                     bar.close()
                 raise TrainingDiverged(f"loss became non-finite at epoch {epoch}, step {bad}")
             if bar is not None:
-                bar.set_postfix(loss=f"{sums['loss'].item() / min(n, (step + 1) * config.batch_size):.4f}")
+                seen = min(n, (step + 1) * config.batch_size)
+                bar.set_postfix(loss=f"{train_step.sums['loss'].item() / seen:.4f}")
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     seen = min(n, steps * config.batch_size)
-    return {k: v.item() / seen for k, v in sums.items()}
+    return {k: v.item() / seen for k, v in train_step.sums.items()}
+
+
+def _train_epoch(model, task, optimizer, scheduler, scaler, train_x, train_y, gen, config: TrainConfig, device,
+                 precision: str, epoch: int, steps: int) -> dict[str, float]:
+    """One eager pass with a throw-away step runner: for experiments that drive the trainer's step by hand."""
+    train_step = TrainStep(model, task, optimizer, scaler, train_x, train_y, gen, config, device, precision)
+    return run_epoch(train_step, scheduler, gen, config, epoch, steps)
 
 
 def _progress(config: TrainConfig, steps: int, epoch: int):
