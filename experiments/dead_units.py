@@ -1,13 +1,14 @@
 """When do the GSN backbone's 256 features die? Dead units on 500 validation images every 25 training steps.
 
-    python experiments/dead_units.py --data DEV_DIR [--variant default|bias0.1|scale0.1|eps1e-4] [--steps 125]
+    python experiments/dead_units.py --data DEV_DIR [--variant default|bias0.1|scale0.1|eps1e-4|zerohead] [--steps 125]
     python experiments/dead_units.py --data DEV_DIR --first-steps 3    # why: the shift of each unit per step
     python experiments/dead_units.py --data DEV_DIR --variant fclr1e-6 --epochs 6   # accuracy, whole epochs
 
 Trains the lab preset's joint setting (seed 1, one CPU thread) with the trainer's own step and prints
 `step:dead` pairs. Variants change one thing: `biasB` starts the big Linear's bias at B, `scaleF` multiplies the
 normalised input by F, `epsE` sets Adam's eps to E, `warmupW` warms the learning rate up over W epochs (from 0.1x),
-`lrL` trains at a constant learning rate L, `fclrL` gives the big Linear alone the learning rate L (outside the
+`lrL` trains at a constant learning rate L, `zerohead` starts the weights of both heads' count layers at zero (so the
+first step sends no gradient into the backbone), `fclrL` gives the big Linear alone the learning rate L (outside the
 protocol, which fixes Adam at 1e-3 for every layer: a what-if). The README's dead-unit paragraph comes from this script.
 """
 
@@ -68,7 +69,11 @@ def main() -> None:
     elif v.startswith("eps"):
         for group in optimizer.param_groups:
             group["eps"] = float(v[3:])
-    elif v != "default" and not v.startswith(("warmup", "lr", "fclr")):
+    elif v == "zerohead":
+        with torch.no_grad():
+            for layer in (model.cls_head.count_scores, model.count_head):
+                layer.weight.zero_()
+    elif v not in ("default", "zerohead") and not v.startswith(("warmup", "lr", "fclr")):
         raise SystemExit(f"unknown variant {v!r}")
     gen = torch.Generator().manual_seed(cfg.train.seed)
     val_x, _ = task.prepare_batch(val.images[:500], val.counts[:500], train=False)

@@ -88,3 +88,24 @@ def test_batchnorm_head_trains_on_a_set_with_a_lone_last_image(tmp_path):
     state = saved.get("model", saved)
     assert "norm.running_mean" in state  # the BatchNorm is in the saved heads
     assert json.loads((run_dir / "config.json").read_text())["model"]["batchnorm"] is True
+
+
+@pytest.mark.parametrize("options", [{"head": "flat"}, {"hidden": 64, "dropout": 0.5}, {"batchnorm": True},
+                                     {"head": "flat", "hidden": 32, "batchnorm": True}])
+def test_head_options_leave_the_protocol_backbone_alone(options):
+    """Head options change the heads only: the backbone has the protocol's layers, shapes and names."""
+    from lab28.models import create_model
+
+    reference = {k: v.shape for k, v in create_model("shape-classifier").backbone.state_dict().items()}
+    model = create_model("shape-classifier", **options).eval()
+    assert {k: v.shape for k, v in model.backbone.state_dict().items()} == reference
+    log_probs, counts = model(torch.randn(5, 1, 28, 28))
+    assert log_probs.shape == (5, 135) and counts.shape == (5, 6)
+    assert torch.allclose(log_probs.exp().sum(1), torch.ones(5), atol=1e-5)
+
+
+def test_a_negative_hidden_width_is_refused():
+    from lab28.models import create_model
+
+    with pytest.raises(ValueError, match="hidden"):
+        create_model("shape-classifier", hidden=-1)

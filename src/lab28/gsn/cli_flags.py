@@ -23,6 +23,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     "dropout": ("model.dropout", "dropout on the 256 backbone features (probability)"),
     "fc-init": ("model.fc_init", "start weights of the backbone Linear: default | pooled (global sum-pool)"),
     "batchnorm": ("model.batchnorm", "BatchNorm1d on the 256 features before the heads (true/false)"),
+    "hidden": ("model.hidden", "units of a hidden layer before both heads (0 = none)"),
     "setting": ("task.setting", "cls | reg | joint"),
     "lam": ("task.lam", "weight λ of the SmoothL1 count loss in the joint setting"),
     "hflip": ("augment.hflip", "horizontal-flip probability per image"),

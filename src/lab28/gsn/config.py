@@ -31,6 +31,7 @@ class GSNModelConfig:
     dropout: float = 0.5  # dropout on the 256 features before both heads
     fc_init: str = "default"  # default | pooled: start weights of the backbone's big Linear (architecture unchanged)
     batchnorm: bool = False  # BatchNorm1d on the 256 features before the heads (part of the heads)
+    hidden: int = 0  # units of a hidden layer (ReLU, dropout) before both heads; 0 = the heads read the features
 
 
 @dataclass

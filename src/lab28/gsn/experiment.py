@@ -45,7 +45,7 @@ def load_data(config: GSNRunConfig) -> tuple[GSNData, GSNData]:
 
 def build_model(config: GSNRunConfig):
     return create_model(config.model.name, head=config.model.head, dropout=config.model.dropout,
-                        fc_init=config.model.fc_init, batchnorm=config.model.batchnorm)
+                        fc_init=config.model.fc_init, batchnorm=config.model.batchnorm, hidden=config.model.hidden)
 
 
 @torch.inference_mode()

@@ -11,6 +11,8 @@ Heads:
   about "how many circles" across every class containing circles, and its output is still a proper
   log-probability over exactly the 135 classes. A small free 135-way term keeps pair-specific corrections.
 - The count head is Linear(256 -> 6) on the same features (SmoothL1 target: the raw counts).
+- `hidden` (option, 0 = none): a hidden layer of that many units (Linear, ReLU, dropout) between the features and
+  both heads, so the heads can combine the few live features non-linearly.
 - `batchnorm` (option): BatchNorm1d on the 256 features before dropout and both heads. The features come out of
   a ReLU at very different scales (many near zero, a few large); normalising them gives both heads inputs of one
   scale. It is part of the heads, so the backbone stays the protocol's.
@@ -96,25 +98,32 @@ class ShapeClassifier(nn.Module):
     """Fixed backbone + classification head (log-probabilities over 135 classes) + count head (6 values)."""
 
     def __init__(self, head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
-                 batchnorm: bool = False):
+                 batchnorm: bool = False, hidden: int = 0):
         super().__init__()
+        if hidden < 0:
+            raise ValueError(f"hidden must be >= 0 (0: no hidden layer), got {hidden}")
         self.backbone = GSNBackbone(fc_init)
         self.norm = nn.BatchNorm1d(FEATURES) if batchnorm else nn.Identity()
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        width = hidden or FEATURES
+        self.hidden: nn.Module = nn.Identity()
+        if hidden:
+            self.hidden = nn.Sequential(nn.Linear(FEATURES, hidden), nn.ReLU(),
+                                        nn.Dropout(dropout) if dropout > 0 else nn.Identity())
         if head == "flat":
-            self.cls_head: nn.Module = nn.Linear(FEATURES, NUM_CLASSES)
+            self.cls_head: nn.Module = nn.Linear(width, NUM_CLASSES)
         elif head == "factored":
-            self.cls_head = FactoredCountHead(FEATURES)
+            self.cls_head = FactoredCountHead(width)
         else:
             raise ValueError(f"unknown head {head!r}; choose 'flat' or 'factored'")
-        self.count_head = nn.Linear(FEATURES, NUM_SHAPES)
+        self.count_head = nn.Linear(width, NUM_SHAPES)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The 256 backbone features (after ReLU), used by the dead-neuron analysis."""
         return self.backbone(x)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.dropout(self.norm(self.backbone(x)))
+        h = self.hidden(self.dropout(self.norm(self.backbone(x))))
         log_probs = F.log_softmax(self.cls_head(h).float(), dim=1)
         counts = self.count_head(h).float()
         return log_probs, counts
@@ -122,5 +131,5 @@ class ShapeClassifier(nn.Module):
 
 @register_model("shape-classifier")
 def shape_classifier(head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
-                     batchnorm: bool = False) -> ShapeClassifier:
-    return ShapeClassifier(head=head, dropout=dropout, fc_init=fc_init, batchnorm=batchnorm)
+                     batchnorm: bool = False, hidden: int = 0) -> ShapeClassifier:
+    return ShapeClassifier(head=head, dropout=dropout, fc_init=fc_init, batchnorm=batchnorm, hidden=hidden)
