@@ -122,13 +122,15 @@ def time_lab28(model, task, tc, images, labels, device, steps: int) -> tuple[flo
     n = min(len(images), steps * tc.batch_size)
     images, labels = images[:n].to(device), labels[:n].to(device)
     train_step = TrainStep(model, task, opt, None, images, labels, gen, tc, device, precision, use_graph=use_graph)
-    run_epoch(train_step, None, gen, tc, 0, WARMUP_STEPS + 1)  # warm-up (and capture) before the clock starts
+    timed_steps = steps_per_epoch(n, tc.batch_size)
+    # Warm-up (and capture) before the clock starts; never more batches than the images hold.
+    run_epoch(train_step, None, 0, min(WARMUP_STEPS + 1, timed_steps))
     sync(device)
     t0 = time.perf_counter()
-    run_epoch(train_step, None, gen, tc, 1, steps_per_epoch(n, tc.batch_size))
+    run_epoch(train_step, None, 1, timed_steps)
     sync(device)
     mode = f"{device.type}/{precision}" + ("/graph" if use_graph else "")
-    return min(n, steps_per_epoch(n, tc.batch_size) * tc.batch_size) / (time.perf_counter() - t0), mode
+    return min(n, timed_steps * tc.batch_size) / (time.perf_counter() - t0), mode
 
 
 def lab28_figures(model_name: str, task, tc, images, labels, device, steps: int, naive: float) -> dict:
