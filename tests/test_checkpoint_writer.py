@@ -17,6 +17,21 @@ def test_saved_state_is_the_state_at_write_time(tmp_path):
     assert torch.equal(saved["model"]["w"], torch.zeros(1000))
 
 
+def test_a_state_shared_by_two_files_is_copied_once_and_frozen_for_both(tmp_path):
+    from lab28.train.checkpoint import cpu_copy
+
+    weights = {"w": torch.zeros(10)}
+    memo = {}
+    best, last = cpu_copy({"model": weights}, memo), cpu_copy({"model": weights, "epoch": 2}, memo)
+    assert best["model"] is last["model"] and best["model"]["w"] is not weights["w"]
+    writer = CheckpointWriter()
+    writer.write([({"model": weights}, tmp_path / "best.pt"), ({"model": weights, "epoch": 2}, tmp_path / "last.pt")])
+    weights["w"].add_(1.0)
+    writer.wait()
+    for name in ("best.pt", "last.pt"):
+        assert torch.equal(torch.load(tmp_path / name, weights_only=True)["model"]["w"], torch.zeros(10))
+
+
 def test_writes_land_in_order_and_leave_no_temporary_files(tmp_path):
     writer = CheckpointWriter()
     for epoch in (1, 2, 3):

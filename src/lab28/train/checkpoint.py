@@ -66,15 +66,25 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu", weights_only
     return state
 
 
-def cpu_copy(obj):
-    """A copy of a (nested) checkpoint dict whose tensors live in fresh CPU memory, detached from training."""
+def cpu_copy(obj, memo: dict[int, object] | None = None):
+    """A copy of a (nested) checkpoint dict whose tensors live in fresh CPU memory, detached from training.
+
+    `memo` (id -> copy) lets several checkpoints that hold the same objects (best.pt and last.pt share the model's
+    state dict) share one copy of them, as torch.save would share them within one file.
+    """
+    memo = {} if memo is None else memo
+    if id(obj) in memo:
+        return memo[id(obj)]
     if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {key: cpu_copy(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(cpu_copy(value) for value in obj)
-    return obj
+        copy = obj.detach().to("cpu", copy=True)
+    elif isinstance(obj, dict):
+        copy = {key: cpu_copy(value, memo) for key, value in obj.items()}
+    elif isinstance(obj, (list, tuple)):
+        copy = type(obj)(cpu_copy(value, memo) for value in obj)
+    else:
+        return obj
+    memo[id(obj)] = copy
+    return copy
 
 
 class CheckpointWriter:
@@ -94,7 +104,8 @@ class CheckpointWriter:
     def write(self, files: list[tuple[dict, Path]]) -> None:
         """Write each (state, path) in order, in the background."""
         self.wait()
-        snapshots = [(cpu_copy(state), Path(path)) for state, path in files]
+        memo: dict[int, object] = {}  # the objects in `files` stay alive meanwhile, so their ids stay unique
+        snapshots = [(cpu_copy(state, memo), Path(path)) for state, path in files]
 
         def work() -> None:
             try:

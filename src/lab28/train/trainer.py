@@ -236,13 +236,14 @@ def fit(
             log.append(row)
             stop = stopper.step(row, epoch)
             files = []
+            weights = model.state_dict()  # one dict for both files, so the writer copies the weights once
             if stopper.improved:
-                files.append(({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "epoch": epoch,
+                files.append(({"format": CHECKPOINT_FORMAT, "model": weights, "epoch": epoch,
                                "metrics": row, **(extra_state or {})}, run_dir / "best.pt"))
             if stop:
                 stop_reason = f"early stopping: {stopper.reason}"
             files.append(({
-                "format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "format": CHECKPOINT_FORMAT, "model": weights, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "early_stopping": stopper.state_dict(), "rng": rng_state(gen), "epoch": epoch, "history": history,
