@@ -221,7 +221,7 @@ def fit(
             model.train()
             t_epoch = time.perf_counter()
             try:
-                train_metrics = run_epoch(train_step, scheduler, gen, config, epoch, steps)
+                train_metrics = run_epoch(train_step, scheduler, epoch, steps)
             except KeyboardInterrupt:
                 raise TrainingInterrupted(
                     f"interrupted during epoch {epoch}; epochs 1..{epoch - 1} are saved") from None
@@ -275,10 +275,10 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return steps - 1 if steps > 1 and n % batch_size == 1 else steps
 
 
-def run_epoch(train_step: TrainStep, scheduler, gen, config: TrainConfig, epoch: int, steps: int) -> dict[str, float]:
+def run_epoch(train_step: TrainStep, scheduler, epoch: int, steps: int) -> dict[str, float]:
     """One pass over the training set (`steps` batches of a fresh permutation); the mean loss and its parts."""
-    n = train_step.train_x.shape[0]
-    perm = torch.randperm(n, device=train_step.device, generator=gen)
+    config, n = train_step.config, train_step.train_x.shape[0]
+    perm = torch.randperm(n, device=train_step.device, generator=train_step.generator)
     train_step.start_epoch()
     bar = _progress(config, steps, epoch)
     for step in range(steps):
@@ -307,7 +307,7 @@ def _train_epoch(model, task, optimizer, scheduler, scaler, train_x, train_y, ge
                  precision: str, epoch: int, steps: int) -> dict[str, float]:
     """One eager pass with a throw-away step runner: for experiments that drive the trainer's step by hand."""
     train_step = TrainStep(model, task, optimizer, scaler, train_x, train_y, gen, config, device, precision)
-    return run_epoch(train_step, scheduler, gen, config, epoch, steps)
+    return run_epoch(train_step, scheduler, epoch, steps)
 
 
 def _progress(config: TrainConfig, steps: int, epoch: int):
