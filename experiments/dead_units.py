@@ -21,6 +21,7 @@ import torch
 from lab28.gsn.config import preset
 from lab28.gsn.experiment import build_model, load_data
 from lab28.gsn.task import GSNTask
+from lab28.models.shape_classifier import centered_init_
 from lab28.train.trainer import _train_epoch, make_optimizer, make_scheduler
 
 CHUNK = 25  # steps between two counts
@@ -69,11 +70,20 @@ def main() -> None:
     elif v.startswith("eps"):
         for group in optimizer.param_groups:
             group["eps"] = float(v[3:])
+    elif v.startswith("centered"):
+        # The data-dependent start (`--fc-init centered`), with the spread of the pre-activations as the variant says.
+        x, _ = task.prepare_batch(train.images[:512], train.counts[:512], train=False)
+        centered_init_(model.backbone.fc[1], model.backbone.convs(x).flatten(1), float(v[8:] or 1.0))
+    elif v == "convbias0":
+        with torch.no_grad():
+            for layer in model.backbone.convs:
+                if isinstance(layer, torch.nn.Conv2d):
+                    layer.bias.zero_()
     elif v == "zerohead":
         with torch.no_grad():
             for layer in (model.cls_head.count_scores, model.count_head):
                 layer.weight.zero_()
-    elif v not in ("default", "zerohead") and not v.startswith(("warmup", "lr", "fclr")):
+    elif v not in ("default", "zerohead", "convbias0") and not v.startswith(("warmup", "lr", "fclr", "centered")):
         raise SystemExit(f"unknown variant {v!r}")
     gen = torch.Generator().manual_seed(cfg.train.seed)
     val_x, _ = task.prepare_batch(val.images[:500], val.counts[:500], train=False)

@@ -109,3 +109,79 @@ def test_a_negative_hidden_width_is_refused():
 
     with pytest.raises(ValueError, match="hidden"):
         create_model("shape-classifier", hidden=-1)
+
+
+def _normalised_synthetic_images(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    from lab28.gsn.synth import generate
+    from lab28.gsn.task import GSNTask, GSNTaskConfig
+
+    images, counts = generate(n, seed=seed)
+    images, counts = torch.from_numpy(images).unsqueeze(1), torch.from_numpy(counts).long()
+    return GSNTask(GSNTaskConfig()).prepare_batch(images, counts, train=False)[0], images
+
+
+def _pre_activations(model, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model.backbone.fc[1](model.backbone.convs(x).flatten(1))
+
+
+def test_centered_start_gives_every_unit_a_centred_unit_spread_on_the_images_it_saw():
+    """The problem it mends: at the default start a unit's pre-activation hardly varies between images."""
+    from lab28.models import create_model
+
+    x, _ = _normalised_synthetic_images(96)
+    torch.manual_seed(0)
+    default = create_model("shape-classifier")
+    torch.manual_seed(0)
+    centered = create_model("shape-classifier", fc_init="centered")
+    assert _pre_activations(default, x).std(0).mean() < 0.05  # same weights until init_from_data
+    centered.init_from_data(x)
+    pre = _pre_activations(centered, x)
+    assert pre.mean(0).abs().max() < 1e-3
+    assert torch.allclose(pre.std(0), torch.ones(256), atol=1e-3)
+    assert torch.equal(centered.backbone.fc[1].bias, torch.zeros(256))
+    # Only the big Linear moves: convolutions and heads keep their seeded start; the layers are the protocol's.
+    for name, value in default.state_dict().items():
+        if not name.startswith("backbone.fc."):
+            assert torch.equal(value, centered.state_dict()[name]), name
+    assert {k: v.shape for k, v in centered.state_dict().items()} == {k: v.shape for k, v in default.state_dict().items()}
+    # Images it did not see are centred too (not exactly): about half of them make each unit fire.
+    unseen, _ = _normalised_synthetic_images(96, seed=1)
+    assert 0.3 < (_pre_activations(centered, unseen) > 0).float().mean() < 0.7
+
+
+def test_init_from_data_is_a_no_op_for_the_other_starts():
+    from lab28.models import create_model
+
+    x, _ = _normalised_synthetic_images(16)
+    for fc_init in ("default", "pooled"):
+        model = create_model("shape-classifier", fc_init=fc_init)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        model.init_from_data(x)
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), fc_init
+    with pytest.raises(ValueError, match="centered"):
+        create_model("shape-classifier", fc_init="centred")
+
+
+def test_a_run_starts_from_its_first_training_images_only(tmp_path, monkeypatch):
+    """run_gsn's start reads the first 512 training images: never the validation split."""
+    from lab28.gsn.experiment import build_model, init_from_training_data, load_data
+
+    cfg = preset("quick", "joint")
+    cfg.data.synth_n, cfg.data.val_size, cfg.model.fc_init = 700, 100, "centered"
+    train, val = load_data(cfg)
+    torch.manual_seed(1)
+    model = build_model(cfg)
+    init_from_training_data(model, cfg, train)
+    x, _ = _normalised_synthetic_images(700)
+    first = _pre_activations(model, x[:512])
+    assert first.mean(0).abs().max() < 1e-3 and torch.allclose(first.std(0), torch.ones(256), atol=1e-3)
+    assert not torch.allclose(_pre_activations(model, x[600:]).std(0), torch.ones(256), atol=1e-3)
+    # ... and run_gsn itself applies that start before training.
+    import lab28.gsn.experiment as experiment
+
+    started = {}
+    monkeypatch.setattr(experiment, "_train_and_finalize",
+                        lambda run_dir, config, model, *a, **k: started.setdefault("model", model))
+    experiment.run_gsn(cfg, tmp_path, "centered", draw_figures=False, data=(train, val))
+    assert torch.equal(started["model"].backbone.fc[1].weight, model.backbone.fc[1].weight)

@@ -48,6 +48,15 @@ def build_model(config: GSNRunConfig):
                         fc_init=config.model.fc_init, batchnorm=config.model.batchnorm, hidden=config.model.hidden)
 
 
+def init_from_training_data(model, config: GSNRunConfig, train: GSNData, images: int = 512) -> None:
+    """Data-dependent start weights (`fc_init = centered`) from the first training images, never validation
+    ones. The first 512 are enough: the start needs only each unit's mean and spread over images."""
+    if config.model.fc_init != "centered":
+        return
+    x, _ = GSNTask(config.task).prepare_batch(train.images[:images], train.counts[:images], train=False)
+    model.init_from_data(x)
+
+
 @torch.inference_mode()
 def activation_rates(model, task: GSNTask, images: torch.Tensor, counts: torch.Tensor, device, batch: int = 1000):
     """Fraction of validation images on which each of the 256 backbone features is > 0.
@@ -77,6 +86,7 @@ def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: boo
     except ValueError as exc:
         raise Lab28Error(f"bad configuration: {exc}") from None
     train, val = data if data is not None else load_data(config)
+    init_from_training_data(model, config, train)
     run_dir = new_run_dir(out_dir, name, overwrite=overwrite)
     atomic_write_json(run_dir / "config.json", config.to_dict())
     atomic_write_json(run_dir / "env.json", environment(str(device), precision))

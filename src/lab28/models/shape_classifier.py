@@ -30,6 +30,9 @@ from lab28.gsn.labels import NUM_CLASSES, NUM_SHAPES, TOTAL_SHAPES, all_class_co
 from lab28.models.registry import register_model
 
 FEATURES = 256
+# Start weights of the backbone's big Linear (the architecture is the same for all): nn.Linear's default, a
+# global sum-pool (`pooled`), or centred on the training data (`centered`, needs init_from_data before training).
+FC_INITS = ("default", "pooled", "centered")
 
 
 class GSNBackbone(nn.Module):
@@ -44,13 +47,42 @@ class GSNBackbone(nn.Module):
             nn.Conv2d(32, 64, 3, stride=1, padding=1), nn.ReLU(),
         )
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(64 * 28 * 28, FEATURES), nn.ReLU())
+        if fc_init not in FC_INITS:
+            raise ValueError(f"unknown fc_init {fc_init!r}; choose one of {', '.join(FC_INITS)}")
+        self.fc_init = fc_init
         if fc_init == "pooled":
             pooled_init_(self.fc[1], channels=64, positions=28 * 28)
-        elif fc_init != "default":
-            raise ValueError(f"unknown fc_init {fc_init!r}; choose 'default' or 'pooled'")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.convs(x))
+
+    @torch.no_grad()
+    def init_from_data(self, x: torch.Tensor) -> None:
+        """The data-dependent part of the start (`centered`): `x` is a batch of normalised training images.
+        A no-op for the other starts, so callers need not know which one the config chose."""
+        if self.fc_init == "centered":
+            centered_init_(self.fc[1], self.convs(x).flatten(1))
+
+
+@torch.no_grad()
+def centered_init_(linear: nn.Linear, inputs: torch.Tensor, spread: float = 1.0) -> None:
+    """Start the big Linear so that each unit's pre-activation is centred at 0 and varies from image to image.
+
+    Why: the Linear's 50,176 inputs come out of a ReLU and share a large image-independent part (mostly the
+    convolutions' response to the background, ~1,060 summed per image), so with default weights a unit's
+    pre-activation is nearly the same for every image (std 0.009). Adam's first steps move all of a unit's
+    weights the same way, shifting that value by ~0.64 per step for every image at once: units pushed down never
+    fire again, and ~175 of the 256 died in every lab run. Projecting the mean input out of each weight vector
+    leaves w.(x - mean), centred at the bias (0), and scaling gives it a standard deviation of `spread` over the
+    batch, so a unit fires on about half the images and survives a first step the wrong way. A larger spread
+    (4) was worse: the big pre-activations made most units die in the first epoch (README).
+    """
+    inputs = inputs.float()
+    mean = inputs.mean(0)
+    w = linear.weight
+    w -= torch.outer(w.float() @ mean / mean.dot(mean).clamp_min(1e-12), mean).to(w.dtype)
+    w *= (spread / (inputs @ w.float().T).std(0).clamp_min(1e-12))[:, None].to(w.dtype)
+    linear.bias.zero_()
 
 
 @torch.no_grad()
@@ -117,6 +149,10 @@ class ShapeClassifier(nn.Module):
         else:
             raise ValueError(f"unknown head {head!r}; choose 'flat' or 'factored'")
         self.count_head = nn.Linear(width, NUM_SHAPES)
+
+    def init_from_data(self, x: torch.Tensor) -> None:
+        """Data-dependent start weights where the config asks for them (see GSNBackbone.init_from_data)."""
+        self.backbone.init_from_data(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The 256 backbone features (after ReLU), used by the dead-neuron analysis."""
