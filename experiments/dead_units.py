@@ -1,6 +1,6 @@
 """When do the GSN backbone's 256 features die? Dead units on 500 validation images every 25 training steps.
 
-    python experiments/dead_units.py --data DEV_DIR [--variant default|bias0.1|scale0.1|eps1e-4|zerohead] [--steps 125]
+    python experiments/dead_units.py --data DEV_DIR [--variant default|centered|bias0.1|zerohead|...] [--steps 125]
     python experiments/dead_units.py --data DEV_DIR --first-steps 3    # why: the shift of each unit per step
     python experiments/dead_units.py --data DEV_DIR --variant fclr1e-6 --epochs 6   # accuracy, whole epochs
 
@@ -8,8 +8,10 @@ Trains the lab preset's joint setting (seed 1, one CPU thread) with the trainer'
 `step:dead` pairs. Variants change one thing: `biasB` starts the big Linear's bias at B, `scaleF` multiplies the
 normalised input by F, `epsE` sets Adam's eps to E, `warmupW` warms the learning rate up over W epochs (from 0.1x),
 `lrL` trains at a constant learning rate L, `zerohead` starts the weights of both heads' count layers at zero (so the
-first step sends no gradient into the backbone), `fclrL` gives the big Linear alone the learning rate L (outside the
-protocol, which fixes Adam at 1e-3 for every layer: a what-if). The README's dead-unit paragraph comes from this script.
+first step sends no gradient into the backbone), `centeredS` starts the big Linear centred on 512 training images
+with spread S (default 1: `--fc-init centered`), `convbias0` starts the convolutions' biases at zero, `fclrL` gives
+the big Linear alone the learning rate L (outside the protocol, which fixes Adam at 1e-3 for every layer: a what-if).
+The README's dead-unit paragraph comes from this script.
 """
 
 from __future__ import annotations
