@@ -125,15 +125,16 @@ def _pre_activations(model, x: torch.Tensor) -> torch.Tensor:
         return model.backbone.fc[1](model.backbone.convs(x).flatten(1))
 
 
-def test_centered_start_gives_every_unit_a_centred_unit_spread_on_the_images_it_saw():
+@pytest.mark.parametrize("fc_init,reference", [("centered", "default"), ("pooled-centered", "pooled")])
+def test_centered_start_gives_every_unit_a_centred_unit_spread_on_the_images_it_saw(fc_init, reference):
     """The problem it mends: at the default start a unit's pre-activation hardly varies between images."""
     from lab28.models import create_model
 
     x, _ = _normalised_synthetic_images(96)
     torch.manual_seed(0)
-    default = create_model("shape-classifier")
+    default = create_model("shape-classifier", fc_init=reference)
     torch.manual_seed(0)
-    centered = create_model("shape-classifier", fc_init="centered")
+    centered = create_model("shape-classifier", fc_init=fc_init)
     assert _pre_activations(default, x).std(0).mean() < 0.05  # same weights until init_from_data
     centered.init_from_data(x)
     pre = _pre_activations(centered, x)

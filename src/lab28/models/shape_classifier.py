@@ -31,8 +31,9 @@ from lab28.models.registry import register_model
 
 FEATURES = 256
 # Start weights of the backbone's big Linear (the architecture is the same for all): nn.Linear's default, a
-# global sum-pool (`pooled`), or centred on the training data (`centered`, needs init_from_data before training).
-FC_INITS = ("default", "pooled", "centered")
+# global sum-pool (`pooled`), centred on the training data (`centered`, needs init_from_data before training), or
+# both: the sum-pool, then centred (`pooled-centered`).
+FC_INITS = ("default", "pooled", "centered", "pooled-centered")
 
 
 class GSNBackbone(nn.Module):
@@ -50,7 +51,7 @@ class GSNBackbone(nn.Module):
         if fc_init not in FC_INITS:
             raise ValueError(f"unknown fc_init {fc_init!r}; choose one of {', '.join(FC_INITS)}")
         self.fc_init = fc_init
-        if fc_init == "pooled":
+        if fc_init in ("pooled", "pooled-centered"):
             pooled_init_(self.fc[1], channels=64, positions=28 * 28)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,7 +61,7 @@ class GSNBackbone(nn.Module):
     def init_from_data(self, x: torch.Tensor) -> None:
         """The data-dependent part of the start (`centered`): `x` is a batch of normalised training images.
         A no-op for the other starts, so callers need not know which one the config chose."""
-        if self.fc_init == "centered":
+        if self.fc_init.endswith("centered"):
             centered_init_(self.fc[1], self.convs(x).flatten(1))
 
 
