@@ -29,6 +29,9 @@ class TrainConfig:
     # On CUDA, replay each training step from one captured graph (not with fp16 or compile). Opt-in until the
     # CUDA tests (tests/test_cuda_graphs.py) have passed on a GPU: no GPU was at hand when it was written.
     cuda_graphs: bool = False
+    # Evaluate and save an exponential moving average of the weights (decay per step; 0 = the trained weights
+    # themselves). The optimizer is unchanged: see lab28.train.averaging.
+    weight_average: float = 0.0
     threads: int = 0  # CPU threads for torch (0 = leave torch's default: one per physical core)
     log_every: int = 25  # steps between progress-bar updates (each one syncs with the device)
     progress: bool = True
@@ -51,6 +54,8 @@ class TrainConfig:
             raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not 0.0 <= self.weight_average < 1.0:
+            raise ValueError(f"weight_average must be in [0, 1) (0 = off), got {self.weight_average}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
         self.early_stopping.validate()
@@ -72,6 +77,8 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "channels-last": ("train.channels_last", "channels_last memory format (true/false)"),
     "compile": ("train.compile", "torch.compile the model (true/false)"),
     "cuda-graphs": ("train.cuda_graphs", "on CUDA, capture the training step as one CUDA graph (true/false; opt-in)"),
+    "weight-average": ("train.weight_average",
+                       "evaluate and save a moving average of the weights: decay per step (0 = off)"),
     "threads": ("train.threads", "CPU threads, 0 = torch's default"),
     "progress": ("train.progress", "progress bar and one line per epoch (true/false)"),
     "monitor": ("train.early_stopping.monitor", "metric watched by early stopping and best.pt"),

@@ -35,8 +35,9 @@ class TrainStep:
     """Runs training steps and keeps, on the device, the sums of the loss parts over the epoch so far."""
 
     def __init__(self, model, task, optimizer, scaler, train_x, train_y, generator, config: TrainConfig,
-                 device: torch.device, precision: str, use_graph: bool = False):
+                 device: torch.device, precision: str, use_graph: bool = False, average=None):
         self.model, self.task, self.optimizer, self.scaler = model, task, optimizer, scaler
+        self.average = average  # a WeightAverage updated after every step (outside the graph), or None
         self.train_x, self.train_y, self.generator = train_x, train_y, generator
         self.config, self.device, self.precision = config, device, precision
         self.use_graph = use_graph
@@ -54,6 +55,11 @@ class TrainStep:
         self.first_bad.fill_(-1)
 
     def __call__(self, idx: torch.Tensor) -> None:
+        self._step(idx)
+        if self.average is not None:
+            self.average.update()
+
+    def _step(self, idx: torch.Tensor) -> None:
         if not self.use_graph or idx.numel() != self.config.batch_size:
             self._eager(idx)
         elif self.graph is not None:

@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from lab28.io_utils import atomic_write_text
 from lab28.runinfo import peak_memory_mb
+from lab28.train.averaging import WeightAverage
 from lab28.train.checkpoint import CHECKPOINT_FORMAT, CheckpointWriter, rng_state, set_rng_state
 from lab28.train.config import TrainConfig
 from lab28.train.device import autocast, resolve_device, resolve_precision
@@ -207,11 +208,15 @@ def fit(
             history.append(row)
             log.rows.append(row)
         start_epoch = resume["epoch"] + 1
+    average = WeightAverage(model, config.weight_average) if config.weight_average else None
+    if average is not None and resume is not None and resume.get("average") is not None:
+        average.load_state_dict(resume["average"])
+    eval_model = average.model if average is not None else model  # what is evaluated, monitored and in best.pt
     stop_reason = f"reached the maximum of {config.epochs} epochs"
     t_start = time.perf_counter() - sum(r.get("epoch_time_s", 0.0) for r in history)
 
     train_step = TrainStep(step_model, task, optimizer, scaler, train_x, train_y, gen, config, device, precision,
-                           use_graph=use_graph)
+                           use_graph=use_graph, average=average)
     writer = CheckpointWriter()
     try:
         for epoch in range(start_epoch, config.epochs + 1):
@@ -226,8 +231,11 @@ def fit(
                 raise TrainingInterrupted(
                     f"interrupted during epoch {epoch}; epochs 1..{epoch - 1} are saved") from None
             train_time = time.perf_counter() - t_epoch
-            val_metrics = evaluate(model, task, val_x, val_y, config, device, precision)
+            val_metrics = evaluate(eval_model, task, val_x, val_y, config, device, precision)
             row = {"epoch": epoch, **_scalar_metrics("train_", train_metrics), **_scalar_metrics("val_", val_metrics)}
+            if average is not None:  # the trained weights themselves, for comparison (not monitored)
+                raw = evaluate(model, task, val_x, val_y, config, device, precision)
+                row.update({f"val_raw_{k}": raw[k] for k in ("loss", "accuracy") if k in raw})
             row["lr"] = current_lr(optimizer)
             row["train_time_s"] = train_time
             row["epoch_time_s"] = time.perf_counter() - t_epoch
@@ -237,13 +245,15 @@ def fit(
             stop = stopper.step(row, epoch)
             files = []
             weights = model.state_dict()  # one dict for both files, so the writer copies the weights once
+            averaged = average.state_dict() if average is not None else None
             if stopper.improved:
-                files.append(({"format": CHECKPOINT_FORMAT, "model": weights, "epoch": epoch,
+                best_weights = averaged["weights"] if averaged is not None else weights
+                files.append(({"format": CHECKPOINT_FORMAT, "model": best_weights, "epoch": epoch,
                                "metrics": row, **(extra_state or {})}, run_dir / "best.pt"))
             if stop:
                 stop_reason = f"early stopping: {stopper.reason}"
             files.append(({
-                "format": CHECKPOINT_FORMAT, "model": weights, "optimizer": optimizer.state_dict(),
+                "format": CHECKPOINT_FORMAT, "model": weights, "average": averaged, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "early_stopping": stopper.state_dict(), "rng": rng_state(gen), "epoch": epoch, "history": history,
@@ -263,7 +273,8 @@ def fit(
     return {
         "epochs_run": len(history), "best_epoch": stopper.best_epoch, "best_value": stopper.best,
         "monitor": config.early_stopping.monitor, "stop_reason": stop_reason, "runtime_s": total,
-        "device": str(device), "precision": precision, "cuda_graphs": use_graph, "history": history,
+        "device": str(device), "precision": precision, "cuda_graphs": use_graph,
+        "weight_average": config.weight_average, "history": history,
         **peak_memory_mb(),
     }
 
