@@ -28,6 +28,12 @@ def test_synth_show_suite_report_eval(tmp_path, capsys):
         assert (suite / setting / "final_metrics.json").is_file()
         assert f"{setting}/figures/confusion_pairs.png" in report
     assert "| classification only |" in report and "| regression only |" in report and "Why this λ" in report
+    # The preset evaluates a moving average of the weights: the report says so and gives the trained weights' own best.
+    import csv
+
+    own = max(float(r["val_raw_accuracy"]) for r in csv.DictReader(open(suite / "joint" / "metrics.csv")))
+    assert "moving average of the trained weights (decay 0.99 per step" in report
+    assert f"joint {own:.3f}" in report.split("trained weights themselves over the run:")[1].splitlines()[0]
     assert (suite / "figures" / "curves_overlaid.png").is_file()
     page = (suite / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 19 and 'src="http' not in page and "missing figure" not in page
@@ -65,6 +71,7 @@ def test_train_flags_reach_the_config(tmp_path):
     (["data", "synth", "gsn", "--n", "10", "--min-count", "6"], "--min-count must be between 1 and 5"),
     (["data", "synth", "gsn", "--n", "0"], "--n must be at least 1"),
     (["train", "--synth", "--preset", "quick", "--head", "round"], "unknown head 'round'"),
+    (["train", "--synth", "--preset", "quick", "--weight-average", "1"], "weight_average must be in [0, 1)"),
     (["train", "--synth", "--preset", "quick", "--precision", "fp16", "--device", "cpu"], "fp16 autocast is not supported"),
 ])
 def test_errors_are_one_line_without_traceback(tmp_path, args, fragment):

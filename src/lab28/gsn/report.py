@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 
 from lab28.errors import Lab28Error
 from lab28.gsn.figures import read_metrics_csv
@@ -92,6 +93,9 @@ def write_report(suite_dir: str | Path) -> Path:
               "classes present in the validation split. TTA: the same weights, answers averaged over the eight flips and "
               "quarter turns with the counts mapped back exactly (lab28.gsn.tta) — shown beside, not instead of, the "
               "plain numbers.", ""]
+    note = _averaging_note(finals, runs)
+    if note:
+        lines += [note, ""]
     lines += ["### Count errors per shape", "", "| setting | " + " | ".join(
         f"RMSE {s} | MAE {s}" for s in ("squares", "circles", "up", "right", "down", "left")) + " |",
               "|---|" + "---|" * 12]
@@ -126,6 +130,25 @@ def write_report(suite_dir: str | Path) -> Path:
 
     write_html_report(path)  # report.html: the same page with figures inlined, one file to share
     return path
+
+
+def _averaging_note(finals: dict, runs: list[Path]) -> str:
+    """What the numbers are of when the runs evaluated a moving average of their weights, and the trained weights'
+    own best validation top-1 beside it (from metrics.csv), so that the average's share is visible."""
+    averaged = [r for r in runs if finals[r.name].get("weight_average")]
+    if not averaged:
+        return ""
+    own = []
+    for run in averaged:
+        raw = read_metrics_csv(run / "metrics.csv").get("val_raw_accuracy")
+        if raw is not None and not np.isnan(raw).all():
+            own.append(f"{run.name} {np.nanmax(raw):.3f}")
+    decays = sorted({finals[r.name]["weight_average"] for r in averaged})
+    return ("Weights: every number above is of a moving average of the trained weights (decay "
+            f"{', '.join(str(d) for d in decays)} per step, about the last {round(1 / (1 - decays[0]))} Adam steps; "
+            "lab28.train.averaging), which is what early stopping watched and best.pt holds. Adam trained as the "
+            "protocol says; the average only rides along. Best validation top-1 of the trained weights themselves "
+            f"over the run: {', '.join(own)}.")
 
 
 def _lambda_note(finals: dict, runs: list[Path]) -> str:
