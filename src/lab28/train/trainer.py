@@ -168,6 +168,8 @@ def fit(
     """Train with early stopping; writes metrics.csv, best.pt and last.pt into run_dir. Returns a summary.
 
     `resume`: the state from a last.pt (see lab28.train.checkpoint) to continue from.
+    With `config.weight_average` the validation metrics, early stopping and best.pt are those of the moving average
+    of the weights (lab28.train.averaging); last.pt holds the trained weights and the average, to resume both.
     """
     config.validate()
     run_dir = Path(run_dir)
