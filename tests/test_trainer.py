@@ -145,7 +145,8 @@ def test_centered_start_gives_every_unit_a_centred_unit_spread_on_the_images_it_
     for name, value in default.state_dict().items():
         if not name.startswith("backbone.fc."):
             assert torch.equal(value, centered.state_dict()[name]), name
-    assert {k: v.shape for k, v in centered.state_dict().items()} == {k: v.shape for k, v in default.state_dict().items()}
+    shapes = {k: v.shape for k, v in default.state_dict().items()}
+    assert {k: v.shape for k, v in centered.state_dict().items()} == shapes
     # Images it did not see are centred too (not exactly): about half of them make each unit fire.
     unseen, _ = _normalised_synthetic_images(96, seed=1)
     assert 0.3 < (_pre_activations(centered, unseen) > 0).float().mean() < 0.7
