@@ -28,9 +28,12 @@ class WeightAverage:
         self.updates = 0
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         source, target = model.state_dict(keep_vars=True), self.model.state_dict(keep_vars=True)
-        # Floating-point entries are averaged; integer ones (BatchNorm's batch counter) are copied.
-        self._floats = [(target[k], source[k]) for k in source if source[k].is_floating_point()]
-        self._others = [(target[k], source[k]) for k in source if not source[k].is_floating_point()]
+        # Floating-point entries are averaged; integer ones (BatchNorm's batch counter) are copied. The tensor lists
+        # are built once: update() runs after every step, and the tensors are only ever changed in place.
+        floats = [k for k in source if source[k].is_floating_point()]
+        self._targets = [target[k].data for k in floats]
+        self._sources = [source[k].data for k in floats]
+        self._others = [(target[k].data, source[k].data) for k in source if not source[k].is_floating_point()]
 
     def current_decay(self) -> float:
         """The decay of the latest update: the ramp after `updates` updates, capped at `decay`."""
@@ -41,11 +44,10 @@ class WeightAverage:
         """After an optimizer step. On the device, no host sync: it may follow a replayed CUDA graph."""
         self.updates += 1
         weight = 1.0 - self.current_decay()
-        if self._floats:
-            targets, sources = zip(*self._floats)
-            torch._foreach_lerp_([t.data for t in targets], [s.data for s in sources], weight)
+        if self._targets:
+            torch._foreach_lerp_(self._targets, self._sources, weight)
         for target, source in self._others:
-            target.data.copy_(source.data)
+            target.copy_(source)
 
     def state_dict(self) -> dict:
         return {"weights": self.model.state_dict(), "updates": self.updates, "decay": self.decay}
