@@ -21,7 +21,8 @@ FLAGS: dict[str, tuple[str, str]] = {
     "model": ("model.name", "model name from the registry"),
     "head": ("model.head", "classification head: factored | flat"),
     "dropout": ("model.dropout", "dropout on the 256 backbone features (probability)"),
-    "fc-init": ("model.fc_init", "start weights of the backbone Linear: default | pooled (sum-pool) | centered (on training data)"),
+    "fc-init": ("model.fc_init", "start weights of the backbone Linear: default | pooled (sum-pool) | centered "
+                                 "(on the training data) | pooled-centered"),
     "batchnorm": ("model.batchnorm", "BatchNorm1d on the 256 features before the heads (true/false)"),
     "hidden": ("model.hidden", "units of a hidden layer before both heads (0 = none)"),
     "setting": ("task.setting", "cls | reg | joint"),

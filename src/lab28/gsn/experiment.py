@@ -50,9 +50,8 @@ def build_model(config: GSNRunConfig):
 
 def init_from_training_data(model, config: GSNRunConfig, train: GSNData, images: int = 512) -> None:
     """Data-dependent start weights (`fc_init = centered` or `pooled-centered`) from the first training images,
-    never validation ones. The first 512 are enough: the start needs only each unit's mean and spread over images."""
-    if not config.model.fc_init.endswith("centered"):
-        return
+    never validation ones. The first 512 are enough: the start needs only each unit's mean and spread over images.
+    The model decides whether its start uses them (a no-op for the other starts)."""
     x, _ = GSNTask(config.task).prepare_batch(train.images[:images], train.counts[:images], train=False)
     model.init_from_data(x)
 
