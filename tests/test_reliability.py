@@ -71,6 +71,18 @@ def _tiny_config():
     return cfg
 
 
+def test_env_records_the_threads_the_run_used(tmp_path):
+    # A suite worker sets its share of the cores from config.threads; env.json (and the report) must say that
+    # share, not the count the process started with.
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run = run_gsn(_tiny_config(), tmp_path, "t", draw_figures=False)  # threads = 1
+    finally:
+        torch.set_num_threads(before)
+    assert json.loads((run / "env.json").read_text())["torch_threads"] == 1
+
+
 def test_same_seed_same_run(tmp_path):
     first = run_gsn(_tiny_config(), tmp_path, "a", draw_figures=False)
     second = run_gsn(_tiny_config(), tmp_path, "b", draw_figures=False)

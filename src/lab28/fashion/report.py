@@ -179,7 +179,8 @@ def write_report(suite_dir: str | Path) -> Path:
                   "optimistic; it is not a test accuracy.", ""]
     if env:
         lines += [f"lab28 {env.get('lab28_version')} (git {env.get('git_hash')}), torch {env.get('torch_version')}, "
-                  f"device {env.get('device')}, precision {env.get('precision')}, {env.get('torch_threads')} threads.", ""]
+                  f"device {env.get('device')}, precision {env.get('precision')}, "
+                  f"CPU threads per run: {env.get('torch_threads')}.", ""]
     head = "| model | parameters | val accuracy | val macro F1 |"
     rule = "|---|---:|---:|---:|"
     if has_test:

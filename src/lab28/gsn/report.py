@@ -74,7 +74,8 @@ def write_report(suite_dir: str | Path) -> Path:
     env = next(iter(envs.values()), {})
     if env:
         lines += [f"lab28 {env.get('lab28_version')} (git {env.get('git_hash')}), torch {env.get('torch_version')}, "
-                  f"device {env.get('device')}, precision {env.get('precision')}, {env.get('torch_threads')} threads.", ""]
+                  f"device {env.get('device')}, precision {env.get('precision')}, "
+                  f"CPU threads per run: {env.get('torch_threads')}.", ""]
     lines += ["## Results (validation, best epoch)", "",
               "| setting | λ | val loss | top-1 | macro F1 | macro P | macro R | pair acc. | RMSE | MAE | top-1 / RMSE with TTA | dead features | epochs (best) | runtime |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
