@@ -25,6 +25,13 @@ def git_hash() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def use_threads(threads: int) -> None:
+    """Set torch's CPU thread count; 0 leaves torch's default. A run calls it before writing env.json, so that
+    env.json records the threads the run really used (a suite worker gets its share of the cores)."""
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def environment(device: str = "", precision: str = "") -> dict:
     info = {
         "lab28_version": lab28.__version__,

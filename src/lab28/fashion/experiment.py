@@ -24,7 +24,7 @@ from lab28.runfiles import write_matrix
 from lab28.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text, new_run_dir
 from lab28.models import create_model
 from lab28.models.registry import count_parameters
-from lab28.runinfo import environment
+from lab28.runinfo import environment, use_threads
 from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.trainer import TrainingDiverged, TrainingInterrupted, fit, metrics_from_outputs, predict_outputs
 
@@ -102,8 +102,7 @@ def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwr
     run_dir = new_run_dir(out_dir, name, overwrite=overwrite)
     device = resolve_device(config.train.device)
     precision = resolve_precision(config.train.precision, device)
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)  # before env.json, so it records the threads really used
+    use_threads(config.train.threads)
     atomic_write_json(run_dir / "config.json", config.to_dict())
     atomic_write_json(run_dir / "env.json", environment(str(device), precision))
     atomic_write_json(run_dir / "data.json", splits.describe())
@@ -119,8 +118,6 @@ def resume_fashion(run_dir: str | Path, draw_figures: bool = True) -> Path:
     run_dir = Path(run_dir)
     config, state = read_unfinished_run(run_dir, config_from_dict)
     device = resolve_device(config.train.device)
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
     print(f"[{run_dir.name}] resuming after epoch {state['epoch']}", flush=True)
     return _train_and_finalize(run_dir, config, load_fashion(config.data), device,
                                resolve_precision(config.train.precision, device), draw_figures, resume=state)

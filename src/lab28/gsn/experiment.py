@@ -19,7 +19,7 @@ from lab28.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json, atomic_write_text, new_run_dir
 from lab28.models import create_model
 from lab28.runfiles import read_unfinished_run, write_matrix
-from lab28.runinfo import environment
+from lab28.runinfo import environment, use_threads
 from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.trainer import TrainingDiverged, evaluate, fit, metrics_from_outputs, predict_outputs
 
@@ -87,8 +87,7 @@ def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: boo
     train, val = data if data is not None else load_data(config)
     init_from_training_data(model, config, train)
     run_dir = new_run_dir(out_dir, name, overwrite=overwrite)
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)  # before env.json, so it records the threads really used
+    use_threads(config.train.threads)
     atomic_write_json(run_dir / "config.json", config.to_dict())
     atomic_write_json(run_dir / "env.json", environment(str(device), precision))
     atomic_write_json(run_dir / "data.json", {"source": train.source, "train_size": len(train), "val_size": len(val),

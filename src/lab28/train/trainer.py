@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from lab28.io_utils import atomic_write_text
-from lab28.runinfo import peak_memory_mb
+from lab28.runinfo import peak_memory_mb, use_threads
 from lab28.train.averaging import WeightAverage
 from lab28.train.checkpoint import CHECKPOINT_FORMAT, CheckpointWriter, rng_state, set_rng_state
 from lab28.train.config import TrainConfig
@@ -173,8 +173,7 @@ def fit(
     """
     config.validate()
     run_dir = Path(run_dir)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    use_threads(config.threads)
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     torch.manual_seed(config.seed)
