@@ -67,3 +67,10 @@ def read_run_summary(run_dir: Path) -> dict:
                 for key in ("env", "data")}
     return {"final": read_run_json(run_dir / "final_metrics.json"), "config": read_run_json(run_dir / "config.json"),
             **optional}
+
+
+def environment_line(env: dict) -> str:
+    """The line a report prints about where its runs came from (a run's env.json, lab28.runinfo.environment)."""
+    return (f"lab28 {env.get('lab28_version')} (git {env.get('git_hash')}), torch {env.get('torch_version')}, "
+            f"device {env.get('device')}, precision {env.get('precision')}, "
+            f"CPU threads per run: {env.get('torch_threads')}.")

@@ -9,7 +9,7 @@ import numpy as np
 
 from lab28.errors import Lab28Error
 from lab28.fashion.data import CLASS_NAMES
-from lab28.runfiles import check_run_folder, read_matrix, read_metrics_csv, read_run_summary
+from lab28.runfiles import check_run_folder, environment_line, read_matrix, read_metrics_csv, read_run_summary
 from lab28.io_utils import atomic_write_text
 from lab28.plotting import plt, save
 
@@ -178,9 +178,7 @@ def write_report(suite_dir: str | Path) -> Path:
                   "number, on images carved from the training files that also chose the best epoch, so it is "
                   "optimistic; it is not a test accuracy.", ""]
     if env:
-        lines += [f"lab28 {env.get('lab28_version')} (git {env.get('git_hash')}), torch {env.get('torch_version')}, "
-                  f"device {env.get('device')}, precision {env.get('precision')}, "
-                  f"CPU threads per run: {env.get('torch_threads')}.", ""]
+        lines += [environment_line(env), ""]
     head = "| model | parameters | val accuracy | val macro F1 |"
     rule = "|---|---:|---:|---:|"
     if has_test:

@@ -11,7 +11,7 @@ from lab28.errors import Lab28Error
 from lab28.gsn.figures import read_metrics_csv
 from lab28.io_utils import atomic_write_text
 from lab28.plotting import plt, save
-from lab28.runfiles import check_run_folder, read_run_summary
+from lab28.runfiles import check_run_folder, environment_line, read_run_summary
 
 # What the report reads. Not best.pt: a suite shared without its checkpoints (hundreds of MB) can still be reported.
 REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", "figures")
@@ -73,9 +73,7 @@ def write_report(suite_dir: str | Path) -> Path:
                   f"{data_info['val_size']} validation images ({data_info['val_first']} … {data_info['val_last']}).", ""]
     env = next(iter(envs.values()), {})
     if env:
-        lines += [f"lab28 {env.get('lab28_version')} (git {env.get('git_hash')}), torch {env.get('torch_version')}, "
-                  f"device {env.get('device')}, precision {env.get('precision')}, "
-                  f"CPU threads per run: {env.get('torch_threads')}.", ""]
+        lines += [environment_line(env), ""]
     lines += ["## Results (validation, best epoch)", "",
               "| setting | λ | val loss | top-1 | macro F1 | macro P | macro R | pair acc. | RMSE | MAE | top-1 / RMSE with TTA | dead features | epochs (best) | runtime |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
