@@ -51,7 +51,7 @@ def read_unfinished_run(run_dir: Path, build_config):
         config = build_config(read_run_json(run_dir / "config.json"))
     except (ValueError, TypeError) as exc:
         raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
-    return config, load_checkpoint(run_dir / "last.pt", resolve_device(config.train.device))
+    return config, load_checkpoint(run_dir / "last.pt", resolve_device(config.train.device), resumable=True)
 
 
 def check_run_folder(run_dir: Path, required: tuple[str, ...]) -> None:

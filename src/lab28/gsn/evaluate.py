@@ -27,7 +27,7 @@ def load_run_model(run_dir: Path, device: torch.device):
         config = config_from_dict(json.loads((run_dir / "config.json").read_text()))
     except (json.JSONDecodeError, ValueError, TypeError) as exc:
         raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
-    state = load_checkpoint(run_dir / "best.pt", device, weights_only=True)
+    state = load_checkpoint(run_dir / "best.pt", device)
     try:
         model = build_model(config)
         model.load_state_dict(state["model"])

@@ -19,14 +19,23 @@ import torch
 from lab28.errors import Lab28Error
 from lab28.io_utils import atomic_torch_save
 
-CHECKPOINT_FORMAT = 1
+# 2: random states stored as tensors and plain numbers, so that last.pt loads with weights_only=True.
+CHECKPOINT_FORMAT = 2
+
+# Format 1 stored numpy's random state as a numpy array. Unpickling a plain numeric array runs no code, so these
+# few globals (and nothing else) are allowed when reading a checkpoint: older runs still resume.
+_NUMPY_ARRAY_GLOBALS = [np.ndarray, np.dtype, type(np.dtype(np.uint32)),
+                        getattr(np, "_core", getattr(np, "core", None)).multiarray._reconstruct]
 
 
 def rng_state(generator: torch.Generator) -> dict:
+    """Every random state that drives a run, as tensors and plain numbers (loadable with weights_only=True)."""
+    kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
     state = {
         "torch": torch.get_rng_state(),
         "generator": generator.get_state(),
-        "numpy": np.random.get_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
         "python": random.getstate(),
     }
     if torch.cuda.is_available():
@@ -37,33 +46,69 @@ def rng_state(generator: torch.Generator) -> dict:
 def set_rng_state(state: dict, generator: torch.Generator) -> None:
     torch.set_rng_state(state["torch"])
     generator.set_state(state["generator"])
-    np.random.set_state(state["numpy"])
+    numpy_state = state["numpy"]
+    if isinstance(numpy_state, dict):
+        numpy_state = (numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
+                       numpy_state["has_gauss"], numpy_state["cached_gaussian"])
+    np.random.set_state(numpy_state)
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu", weights_only: bool = False) -> dict:
-    """Read a lab28 checkpoint with one-line errors for truncated, foreign or too-new files.
+def load_checkpoint(path: Path, device: torch.device | str = "cpu", resumable: bool = False) -> dict:
+    """Read a lab28 checkpoint with one-line errors for truncated, foreign, malformed or too-new files.
 
-    weights_only=True (tensors and plain containers only) for files that may come from elsewhere, such as a
-    best.pt handed to `eval`/`predict`; last.pt also holds numpy/python RNG states and needs False.
+    Every checkpoint is loaded with weights_only=True: run folders get shared, and a pickle from elsewhere must
+    never run code. resumable=True also checks that the file holds everything `fit` needs to continue (last.pt).
     """
     path = Path(path)
     if not path.is_file():
         raise Lab28Error(f"{path}: checkpoint not found")
     try:
-        state = torch.load(path, map_location=device, weights_only=weights_only)
-    except Exception as exc:  # torch raises many types for damaged files
-        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        with torch.serialization.safe_globals(_NUMPY_ARRAY_GLOBALS):
+            state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged or refused files
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise Lab28Error(f"{path}: refused checkpoint: it holds Python objects other than tensors and plain "
+                             f"data ({first_line[:120]}); lab28 never loads those") from None
         raise Lab28Error(f"{path}: unreadable checkpoint ({type(exc).__name__}: {first_line})") from None
-    if not isinstance(state, dict) or "model" not in state:
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
         raise Lab28Error(f"{path}: not a lab28 checkpoint")
-    version = state.get("format", CHECKPOINT_FORMAT)
+    version = state.get("format", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise Lab28Error(f"{path}: not a lab28 checkpoint (format {version!r} is not a format number)")
     if version > CHECKPOINT_FORMAT:
         raise Lab28Error(f"{path}: checkpoint format {version} is newer than this lab28 understands "
                          f"({CHECKPOINT_FORMAT}); upgrade lab28")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state["model"].items()):
+        raise Lab28Error(f"{path}: not a lab28 checkpoint (its model entry is not a dict of tensors)")
+    if resumable:
+        _check_resumable(path, state)
     return state
+
+
+# What `fit` reads from last.pt to continue a run, and the type each entry must have.
+_RESUME_ENTRIES = {"optimizer": dict, "early_stopping": dict, "rng": dict, "epoch": int, "history": list,
+                   "stopped": bool, "stop_reason": str}
+
+
+def _check_resumable(path: Path, state: dict) -> None:
+    for key, kind in _RESUME_ENTRIES.items():
+        value = state.get(key)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise Lab28Error(f"{path}: damaged checkpoint: entry {key!r} is missing or not of type {kind.__name__}")
+    if state["epoch"] < 0 or len(state["history"]) != state["epoch"]:
+        raise Lab28Error(f"{path}: damaged checkpoint: epoch {state['epoch']} but {len(state['history'])} history rows")
+    if not all(isinstance(row, dict) for row in state["history"]):
+        raise Lab28Error(f"{path}: damaged checkpoint: history rows are not records")
+    rng = state["rng"]
+    if not all(isinstance(rng.get(key), torch.Tensor) for key in ("torch", "generator")) or "numpy" not in rng \
+            or "python" not in rng:
+        raise Lab28Error(f"{path}: damaged checkpoint: incomplete random states")
+    if not all(k in state["early_stopping"] for k in ("best", "best_epoch", "bad_epochs")):
+        raise Lab28Error(f"{path}: damaged checkpoint: incomplete early-stopping state")
 
 
 def cpu_copy(obj, memo: dict[int, object] | None = None):
