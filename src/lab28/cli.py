@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
 from lab28 import __version__
-from lab28.errors import Lab28Error
+from lab28.errors import Lab28Error, describe_os_error
 
 
 def _cmd_data_synth(args) -> None:
@@ -250,20 +251,54 @@ def _add_fashion_commands(sub, fmt) -> None:
     report.set_defaults(func=_cmd_fashion_report)
 
 
+def _interrupt_on_sigterm(signum, frame):
+    # `kill` and job schedulers send SIGTERM: end like Ctrl-C, so the run records `interrupted` and can resume.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Every failure ends as one line on stderr and exit code 2 (130 for an interrupt outside a
+    run); --debug shows the traceback instead."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm) if _main_thread() else None
     try:
         args.func(args)
-    except Lab28Error as exc:
+    except KeyboardInterrupt:
         if args.debug:
             raise
-        print(f"lab28: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
         print("lab28: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"lab28: error: {error_line(exc)}", file=sys.stderr)
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def error_line(exc: Exception) -> str:
+    """The one line a user sees for an exception: ours say it themselves, the system's are put into words, and
+    anything else is named as what it is, a bug, with the way to see more."""
+    if isinstance(exc, Lab28Error):
+        text = str(exc)
+    elif isinstance(exc, OSError):
+        text = describe_os_error(exc)
+    elif isinstance(exc, MemoryError):
+        text = "out of memory (try a smaller --batch-size or data set)"
+    else:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = f"unexpected {type(exc).__name__}: {first} (a bug in lab28; run with --debug for the traceback)"
+    return " ".join(text.split())  # one line, whatever the message held
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

@@ -1,16 +1,16 @@
-"""Atomic writes and run-folder creation: an output either appears complete or not at all."""
+"""Atomic writes and folder replacement: an output either appears complete or not at all."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-
-from lab28.errors import Lab28Error
 
 
 def user_cache_dir() -> Path:
@@ -46,7 +46,11 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    _atomic_write(Path(path), lambda fh: torch.save(obj, fh))
+    # Serialised in memory first: torch's own writer turns a failed write into a RuntimeError ("enforce fail at
+    # inline_container.cc"), while a plain write of the bytes raises the OSError that says what went wrong.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    _atomic_write(Path(path), lambda fh: fh.write(buffer.getbuffer()))
 
 
 def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> None:
@@ -56,28 +60,25 @@ def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> None:
     _atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, **kwargs))
 
 
-def new_run_dir(parent: str | os.PathLike, name: str, overwrite: bool = False) -> Path:
-    """Create parent/name; if it exists, parent/name-2, -3, ... unless `overwrite` (then reuse it, emptied).
+def replace_folder(new: Path, target: Path) -> None:
+    """Put the complete folder `new` in place of `target`, deleting the old `target` only once `new` is there.
 
-    A run folder is never silently overwritten: without `overwrite`, a new suffixed folder is made and returned.
+    Two renames within one parent folder: after a crash between them the old folder is still there, hidden, and
+    never half of either.
     """
-    parent = Path(parent)
-    parent.mkdir(parents=True, exist_ok=True)
-    candidate = parent / name
-    if overwrite and candidate.exists():
-        import shutil
-
-        if not candidate.is_dir():
-            raise Lab28Error(f"{candidate}: exists and is not a folder")
-        shutil.rmtree(candidate)
-    suffix = 1
-    while True:
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            suffix += 1
-            candidate = parent / f"{name}-{suffix}"
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        os.rename(new, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.replaced-", dir=target.parent))
+    os.rmdir(old)
+    os.rename(target, old)
+    try:
+        os.rename(new, target)
+    except OSError:
+        os.rename(old, target)  # put the previous folder back rather than leave nothing
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _json_default(obj: Any):

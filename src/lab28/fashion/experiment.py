@@ -10,7 +10,6 @@ images behind the prediction grid), figures/ drawn from those files, and tensorb
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,13 @@ from lab28.fashion.config import FashionRunConfig, config_from_dict
 from lab28.fashion.data import CLASS_NAMES, FashionSplits, Split, load_fashion
 from lab28.fashion.task import FashionTask
 from lab28.runfiles import write_matrix
-from lab28.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text, new_run_dir
+from lab28.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from lab28.run_folder import RunFolder, check_run_name
 from lab28.models import create_model
 from lab28.models.registry import count_parameters
 from lab28.runinfo import environment, use_threads
 from lab28.train.device import resolve_device, resolve_precision
-from lab28.train.trainer import TrainingDiverged, TrainingInterrupted, fit, metrics_from_outputs, predict_outputs
+from lab28.train.trainer import fit, metrics_from_outputs, predict_outputs
 
 GRID_RANDOM, GRID_MISTAKES = 24, 12  # prediction grid: random validation images + extra misclassified ones
 
@@ -94,21 +94,25 @@ def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwr
     """Train one model and write its run folder; returns the folder (a new suffixed one if `name` exists).
 
     on_epoch(row) is called with each epoch's metrics row (after TensorBoard has it)."""
+    check_run_name(name)
     try:
         config.validate()
     except ValueError as exc:
         raise Lab28Error(f"bad configuration: {exc}") from None
     splits = data if data is not None else load_fashion(config.data)
-    run_dir = new_run_dir(out_dir, name, overwrite=overwrite)
     device = resolve_device(config.train.device)
     precision = resolve_precision(config.train.precision, device)
+    folder = RunFolder.create(out_dir, name, overwrite=overwrite)
+    run_dir = folder.path
     use_threads(config.train.threads)
-    atomic_write_json(run_dir / "config.json", config.to_dict())
-    atomic_write_json(run_dir / "env.json", environment(str(device), precision))
-    atomic_write_json(run_dir / "data.json", splits.describe())
-    torch.manual_seed(config.train.seed)
-    return _train_and_finalize(run_dir, config, splits, device, precision, draw_figures, resume=None,
-                               on_epoch=on_epoch)
+    with folder.active(resume_command=f"lab28 fashion train --resume {run_dir}"):
+        atomic_write_json(run_dir / "config.json", config.to_dict())
+        atomic_write_json(run_dir / "env.json", environment(str(device), precision))
+        atomic_write_json(run_dir / "data.json", splits.describe())
+        torch.manual_seed(config.train.seed)
+        _train_and_finalize(run_dir, config, splits, device, precision, draw_figures, resume=None,
+                            on_epoch=on_epoch)
+    return folder.finish()
 
 
 def resume_fashion(run_dir: str | Path, draw_figures: bool = True) -> Path:
@@ -116,11 +120,19 @@ def resume_fashion(run_dir: str | Path, draw_figures: bool = True) -> Path:
     from lab28.runfiles import read_unfinished_run
 
     run_dir = Path(run_dir)
-    config, state = read_unfinished_run(run_dir, config_from_dict)
-    device = resolve_device(config.train.device)
+    folder = RunFolder.open_existing(run_dir)
+    try:
+        config, state = read_unfinished_run(run_dir, config_from_dict)
+        device = resolve_device(config.train.device)
+        splits = load_fashion(config.data)
+    except BaseException:
+        folder.release()
+        raise
     print(f"[{run_dir.name}] resuming after epoch {state['epoch']}", flush=True)
-    return _train_and_finalize(run_dir, config, load_fashion(config.data), device,
-                               resolve_precision(config.train.precision, device), draw_figures, resume=state)
+    with folder.active(resume_command=f"lab28 fashion train --resume {run_dir}"):
+        _train_and_finalize(run_dir, config, splits, device, resolve_precision(config.train.precision, device),
+                            draw_figures, resume=state)
+    return folder.finish()
 
 
 def _chain(*callbacks):
@@ -137,8 +149,7 @@ def _chain(*callbacks):
 
 
 def _train_and_finalize(run_dir: Path, config: FashionRunConfig, splits: FashionSplits, device, precision: str,
-                        draw_figures: bool, resume: dict | None, on_epoch=None) -> Path:
-    atomic_write_json(run_dir / "status.json", {"status": "running", "started": time.time()})
+                        draw_figures: bool, resume: dict | None, on_epoch=None) -> None:
     model = build_model(config)
     params = count_parameters(model)
     task = FashionTask(config.task, config.augment)
@@ -165,17 +176,9 @@ def _train_and_finalize(run_dir: Path, config: FashionRunConfig, splits: Fashion
             if result["test"] is not None:
                 hp_metrics["test_accuracy"] = result["test"]["accuracy"]
             tb.hparams(config, hp_metrics)
-    except TrainingDiverged as exc:
-        atomic_write_json(run_dir / "status.json", {"status": "failed", "reason": str(exc)})
-        raise Lab28Error(f"{run_dir}: training stopped: {exc} (last good weights kept in best.pt)") from None
-    except TrainingInterrupted as exc:  # Ctrl-C: say so in the folder, so a report never mistakes it for finished
-        atomic_write_json(run_dir / "status.json", {"status": "interrupted", "reason": str(exc)})
-        raise Lab28Error(f"{run_dir}: {exc}; continue with: lab28 fashion train --resume {run_dir}") from None
     finally:
         if tb is not None:
             tb.close()
-    atomic_write_json(run_dir / "status.json", {"status": "finished", "finished": time.time()})
-    return run_dir
 
 
 def _evaluate_split(model, task, split: Split, config, device, precision):

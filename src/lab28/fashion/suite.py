@@ -9,8 +9,9 @@ from pathlib import Path
 from lab28.fashion.config import FashionRunConfig
 from lab28.fashion.data import load_fashion
 from lab28.fashion.experiment import run_fashion
-from lab28.io_utils import atomic_write_json, new_run_dir
+from lab28.io_utils import atomic_write_json
 from lab28.models.fashion_cnns import FASHION_MODELS
+from lab28.run_folder import RunFolder, check_run_name
 from lab28.parallel import check_jobs, epoch_printer, run_in_workers, share_threads
 
 
@@ -27,23 +28,25 @@ def run_fashion_suite(base: FashionRunConfig, out_dir: str | Path, name: str = "
     jobs > 1 trains that many models at once in worker processes (lab28.parallel), sharing out the cores.
     """
     check_jobs(jobs)
+    check_run_name(name)
     data = load_fashion(base.data)  # read and split once: every model sees exactly the same images
-    suite_dir = new_run_dir(out_dir, name)
-    t0 = time.perf_counter()
-    atomic_write_json(suite_dir / "suite.json", {"runs": list(models), "status": "running", "jobs": jobs})
-    configs = []
-    for model in models:
-        cfg = copy.deepcopy(base)
-        cfg.model.name = model
-        configs.append(cfg)
-    if jobs == 1:
-        for cfg, model in zip(configs, models):
-            run_fashion(cfg, suite_dir, model, data=data)
-    else:
-        share_threads([cfg.train for cfg in configs], jobs)
-        run_in_workers(_run_model_quietly, [(cfg, suite_dir, m, data) for cfg, m in zip(configs, models)], jobs)
-    atomic_write_json(suite_dir / "suite.json", {"runs": list(models), "status": "finished", "jobs": jobs,
-                                                 "total_runtime_s": time.perf_counter() - t0})
+    folder = RunFolder.create(out_dir, name)
+    suite_dir = folder.path
+    info = {"runs": list(models), "jobs": jobs}
+    with folder.suite(info):
+        t0 = time.perf_counter()
+        configs = []
+        for model in models:
+            cfg = copy.deepcopy(base)
+            cfg.model.name = model
+            configs.append(cfg)
+        if jobs == 1:
+            for cfg, model in zip(configs, models):
+                run_fashion(cfg, suite_dir, model, data=data)
+        else:
+            share_threads([cfg.train for cfg in configs], jobs)
+            run_in_workers(_run_model_quietly, [(cfg, suite_dir, m, data) for cfg, m in zip(configs, models)], jobs)
+        info["total_runtime_s"] = time.perf_counter() - t0
     from lab28.fashion.report import write_report
 
     write_report(suite_dir)

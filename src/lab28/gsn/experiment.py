@@ -7,7 +7,6 @@ and figures/ drawn from those files. `status.json` says whether the run is runni
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
@@ -16,12 +15,13 @@ from lab28.errors import Lab28Error
 from lab28.gsn.config import GSNRunConfig
 from lab28.gsn.loader import GSNData, load_gsn
 from lab28.gsn.task import GSNTask
-from lab28.io_utils import atomic_write_json, atomic_write_text, new_run_dir
+from lab28.io_utils import atomic_write_json, atomic_write_text
 from lab28.models import create_model
+from lab28.run_folder import RunFolder, check_run_name
 from lab28.runfiles import read_unfinished_run, write_matrix
 from lab28.runinfo import environment, use_threads
 from lab28.train.device import resolve_device, resolve_precision
-from lab28.train.trainer import TrainingDiverged, evaluate, fit, metrics_from_outputs, predict_outputs
+from lab28.train.trainer import evaluate, fit, metrics_from_outputs, predict_outputs
 
 
 def load_data(config: GSNRunConfig) -> tuple[GSNData, GSNData]:
@@ -74,6 +74,7 @@ def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: boo
             draw_figures: bool = True, data: tuple[GSNData, GSNData] | None = None, on_epoch=None) -> Path:
     """Train one setting and write its run folder; returns the folder (a new suffixed one if `name` exists)."""
     # Everything that can reject the configuration runs before the run folder exists, so a bad flag leaves nothing.
+    check_run_name(name)
     try:
         config.task.validate()
         config.augment.validate()
@@ -86,14 +87,18 @@ def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: boo
         raise Lab28Error(f"bad configuration: {exc}") from None
     train, val = data if data is not None else load_data(config)
     init_from_training_data(model, config, train)
-    run_dir = new_run_dir(out_dir, name, overwrite=overwrite)
+    folder = RunFolder.create(out_dir, name, overwrite=overwrite)
+    run_dir = folder.path
     use_threads(config.train.threads)
-    atomic_write_json(run_dir / "config.json", config.to_dict())
-    atomic_write_json(run_dir / "env.json", environment(str(device), precision))
-    atomic_write_json(run_dir / "data.json", {"source": train.source, "train_size": len(train), "val_size": len(val),
-                                              "val_first": val.names[0], "val_last": val.names[-1]})
-    return _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=None,
-                               on_epoch=on_epoch)
+    with folder.active(resume_command=f"lab28 train --resume {run_dir}"):
+        atomic_write_json(run_dir / "config.json", config.to_dict())
+        atomic_write_json(run_dir / "env.json", environment(str(device), precision))
+        atomic_write_json(run_dir / "data.json", {"source": train.source, "train_size": len(train),
+                                                  "val_size": len(val), "val_first": val.names[0],
+                                                  "val_last": val.names[-1]})
+        _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=None,
+                            on_epoch=on_epoch)
+    return folder.finish()
 
 
 def resume_gsn(run_dir: str | Path, draw_figures: bool = True, finish: bool = False) -> Path:
@@ -105,42 +110,37 @@ def resume_gsn(run_dir: str | Path, draw_figures: bool = True, finish: bool = Fa
     from lab28.gsn.config import config_from_dict
 
     run_dir = Path(run_dir)
-    config, state = read_unfinished_run(run_dir, config_from_dict)
-    device = resolve_device(config.train.device)
-    train, val = load_data(config)
-    model = build_model(config)
-    precision = resolve_precision(config.train.precision, device)
+    folder = RunFolder.open_existing(run_dir)
+    try:
+        config, state = read_unfinished_run(run_dir, config_from_dict)
+        device = resolve_device(config.train.device)
+        train, val = load_data(config)
+        model = build_model(config)
+        precision = resolve_precision(config.train.precision, device)
+    except BaseException:
+        folder.release()
+        raise
     if finish:
         state["stopped"] = True
         state["stop_reason"] = f"ended by the user after epoch {state['epoch']} (lab28 train --resume --finish)"
     print(f"[{run_dir.name}] {'finishing' if finish else 'resuming'} after epoch {state['epoch']}", flush=True)
-    return _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=state)
+    with folder.active(resume_command=f"lab28 train --resume {run_dir}"):
+        _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=state)
+    return folder.finish()
 
 
 def _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume,
-                        on_epoch=None) -> Path:
-    from lab28.train.trainer import TrainingInterrupted
-
-    atomic_write_json(run_dir / "status.json", {"status": "running", "started": time.time()})
+                        on_epoch=None) -> None:
     task = GSNTask(config.task, config.augment)
     print(f"[{run_dir.name}] setting={config.task.setting} lambda={config.task.lam} device={device} "
           f"precision={precision} train={len(train)} val={len(val)}", flush=True)
-    try:
-        summary = fit(model, task, (train.images, train.counts), (val.images, val.counts), config.train, run_dir,
-                      extra_state={"config": config.to_dict()}, resume=resume, on_epoch=on_epoch)
-    except TrainingDiverged as exc:
-        atomic_write_json(run_dir / "status.json", {"status": "failed", "reason": str(exc)})
-        raise Lab28Error(f"{run_dir}: training stopped: {exc}; the last good epoch is kept in best.pt/last.pt") from None
-    except TrainingInterrupted as exc:
-        atomic_write_json(run_dir / "status.json", {"status": "interrupted", "reason": str(exc)})
-        raise Lab28Error(f"{run_dir}: {exc}; continue with: lab28 train --resume {run_dir}") from None
+    summary = fit(model, task, (train.images, train.counts), (val.images, val.counts), config.train, run_dir,
+                  extra_state={"config": config.to_dict()}, resume=resume, on_epoch=on_epoch)
     finalize_run(run_dir, config, model, task, val, summary, device, precision)
     if draw_figures:
         from lab28.gsn.figures import draw_run_figures
 
         draw_run_figures(run_dir)
-    atomic_write_json(run_dir / "status.json", {"status": "finished", "finished": time.time()})
-    return run_dir
 
 
 def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val: GSNData, summary: dict,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from lab28.gsn.config import GSNRunConfig, monitor_for
 from lab28.gsn.experiment import load_data, run_gsn
-from lab28.io_utils import atomic_write_json, new_run_dir
+from lab28.io_utils import atomic_write_json
+from lab28.run_folder import RunFolder, check_run_name
 from lab28.parallel import check_jobs, epoch_printer, run_in_workers, share_threads
 
 # Joint first: it is the headline setting, so its result is on disk earliest; the report orders them cls/reg/joint.
@@ -40,20 +41,22 @@ def run_gsn_suite(base: GSNRunConfig, out_dir: str | Path, name: str = "gsn-suit
     jobs > 1 trains that many settings at once in worker processes (lab28.parallel), sharing out the cores.
     """
     check_jobs(jobs)
+    check_run_name(name)
     data = load_data(base)  # loaded (or generated) once, shared by all settings
-    suite_dir = new_run_dir(out_dir, name)
-    t0 = time.perf_counter()
-    atomic_write_json(suite_dir / "suite.json", {"settings": list(settings), "status": "running", "jobs": jobs})
-    configs = [setting_config(base, s) for s in settings]
-    if jobs == 1:
-        for cfg, setting in zip(configs, settings):
-            run_gsn(cfg, suite_dir, setting, data=data)
-    else:
-        share_threads([cfg.train for cfg in configs], jobs)
-        run_in_workers(_run_setting_quietly, [(cfg, suite_dir, s, data) for cfg, s in zip(configs, settings)], jobs)
-    total = time.perf_counter() - t0
-    atomic_write_json(suite_dir / "suite.json", {"settings": list(settings), "status": "finished", "jobs": jobs,
-                                                 "total_runtime_s": total})
+    folder = RunFolder.create(out_dir, name)
+    suite_dir = folder.path
+    info = {"settings": list(settings), "jobs": jobs}
+    with folder.suite(info):
+        t0 = time.perf_counter()
+        configs = [setting_config(base, s) for s in settings]
+        if jobs == 1:
+            for cfg, setting in zip(configs, settings):
+                run_gsn(cfg, suite_dir, setting, data=data)
+        else:
+            share_threads([cfg.train for cfg in configs], jobs)
+            run_in_workers(_run_setting_quietly, [(cfg, suite_dir, s, data) for cfg, s in zip(configs, settings)],
+                           jobs)
+        info["total_runtime_s"] = time.perf_counter() - t0
     from lab28.gsn.report import write_report
 
     write_report(suite_dir)

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from lab28.errors import file_error
+from lab28.io_utils import replace_folder
 from lab28.gsn.labels import NUM_SHAPES, PAIRS, SHAPES, TOTAL_SHAPES, validate_counts_row
 
 IMAGE_SIZE = 28
@@ -207,28 +208,13 @@ def write_gsn_dataset(out_dir: str | os.PathLike, images: np.ndarray, counts: np
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(CSV_HEADER)
             writer.writerows([name, *row] for name, row in zip(names, counts.tolist()))
-        _move_into_place(tmp, out_dir)
+        replace_folder(tmp, out_dir)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError):
             raise file_error(out_dir, f"cannot write the data set: {exc.strerror or exc}") from exc
         raise
     return out_dir / "data"
-
-
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    """Rename the finished folder to `out_dir`, replacing an existing one only after the new one is complete."""
-    if not out_dir.exists():
-        os.rename(tmp, out_dir)
-        return
-    old = tmp.with_name(tmp.name + "-old")
-    os.rename(out_dir, old)
-    try:
-        os.rename(tmp, out_dir)
-    except OSError:
-        os.rename(old, out_dir)  # put the previous data set back rather than leave nothing
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def synth_gsn(out_dir: str | os.PathLike, n: int, seed: int, count_range: tuple[int, int] = (2, 8),
