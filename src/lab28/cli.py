@@ -98,8 +98,12 @@ def _cmd_eval(args) -> None:
 def _cmd_predict(args) -> None:
     from lab28.gsn.predict import predict_run
 
-    path, text = predict_run(args.run_dir, args.images, out_path=args.out, device=args.device)
+    path, text, skipped = predict_run(args.run_dir, args.images, out_path=args.out, device=args.device)
     print(f"wrote {path}" if path else text, end="" if not path else "\n")
+    for line in skipped:
+        print(f"lab28: skipped {line}", file=sys.stderr)
+    if skipped:
+        raise Lab28Error(f"{len(skipped)} image(s) skipped; the predictions cover the others")
 
 
 def _cmd_fashion_train(args) -> None:

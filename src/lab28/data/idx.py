@@ -8,6 +8,7 @@ dimension, then the uint8 payload. Only the two kinds Fashion-MNIST uses are acc
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import tempfile
 import zlib
@@ -23,44 +24,73 @@ _NDIM = {IMAGES_MAGIC: 3, LABELS_MAGIC: 1}
 _KIND = {IMAGES_MAGIC: "images", LABELS_MAGIC: "labels"}
 _GZIP_MAGIC = b"\x1f\x8b"
 SPLITS = ("train", "t10k")
+_CHUNK = 1 << 20
+# Far above the largest 28x28 set (EMNIST, ~0.6 GB): a header declaring more is a lie or a bomb.
+MAX_DATA_BYTES = 4 << 30
 
 
-def _read_bytes(path: Path) -> bytes:
-    """File contents, gunzipped when the file starts with the gzip magic (names are not trusted)."""
-    data = path.read_bytes()
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise file_error(path, f"corrupt gzip data ({exc})") from exc
+def _read_up_to(path: Path, fh, n: int) -> bytearray:
+    """At most n bytes of fh, read in chunks: nothing is allocated for bytes the file does not have."""
+    data = bytearray()
+    try:
+        while len(data) < n:
+            chunk = fh.read(min(_CHUNK, n - len(data)))
+            if not chunk:
+                break
+            data += chunk
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise file_error(path, f"corrupt gzip data ({exc})") from None
     return data
 
 
-def _read(path: Path | str) -> tuple[int, np.ndarray]:
-    """(magic, array) of one IDX file; every structural problem is a one-line Lab28Error naming the file."""
-    path = Path(path)
-    try:
-        data = _read_bytes(path)
-    except OSError as exc:  # missing, a directory, no permission...
-        raise file_error(path, exc.strerror or str(exc)) from exc
-    if len(data) < 4:
-        raise file_error(path, f"not an IDX file (only {len(data)} bytes)")
-    magic = int.from_bytes(data[:4], "big")
+def _parse(path: Path, fh, size: int | None) -> tuple[int, np.ndarray]:
+    """(magic, array) from an open IDX stream. size: the file's size for a raw file, None for gzip.
+
+    Reads at most one byte past the size the header declares, so a small gzip file that inflates to
+    gigabytes is refused after inflating only what the header promised.
+    """
+    head = _read_up_to(path, fh, 4)
+    if len(head) < 4:
+        raise file_error(path, f"not an IDX file (only {len(head)} bytes)")
+    magic = int.from_bytes(head, "big")
     if magic not in _NDIM:
         raise file_error(path, f"not an IDX file (magic {magic:#010x}, expected {IMAGES_MAGIC} or {LABELS_MAGIC})")
     ndim = _NDIM[magic]
     header = 4 + 4 * ndim
-    if len(data) < header:
-        raise file_error(path, f"truncated: the header needs {header} bytes, found {len(data)}")
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims, dtype=np.int64))
-    found = len(data) - header
-    if found < expected:
-        raise file_error(path, f"truncated: expected {expected} bytes of data, found {found}")
-    if found > expected:
-        raise file_error(path, f"{found - expected} unexpected trailing bytes after the {expected} bytes of data")
-    # Copy so callers get a writable array that does not pin the whole decompressed buffer.
-    return magic, np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
+    head += _read_up_to(path, fh, header - 4)
+    if len(head) < header:
+        raise file_error(path, f"truncated: the header needs {header} bytes, found {len(head)}")
+    dims = tuple(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = math.prod(dims)
+    if expected > MAX_DATA_BYTES:
+        raise file_error(path, f"the header declares {expected} bytes of data, more than the "
+                               f"{MAX_DATA_BYTES // 2**30} GiB lab28 reads")
+    data = _read_up_to(path, fh, expected + 1)
+    if len(data) < expected:
+        raise file_error(path, f"truncated: expected {expected} bytes of data, found {len(data)}")
+    if len(data) > expected:
+        count = f"{size - header - expected} " if size is not None else ""
+        raise file_error(path, f"{count}unexpected trailing bytes after the {expected} bytes of data")
+    # A bytearray of exactly the data: the array is writable and pins no other buffer.
+    return magic, np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _read(path: Path | str) -> tuple[int, np.ndarray]:
+    """(magic, array) of one IDX file, gunzipped when it starts with the gzip magic (names are not trusted).
+
+    Every structural problem is a one-line Lab28Error naming the file.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == _GZIP_MAGIC
+            raw.seek(0)
+            if not gzipped:
+                return _parse(path, raw, os.fstat(raw.fileno()).st_size)
+            with gzip.GzipFile(fileobj=raw) as fh:
+                return _parse(path, fh, None)
+    except OSError as exc:  # missing, a directory, no permission...
+        raise file_error(path, exc.strerror or str(exc)) from exc
 
 
 def read_idx(path: Path | str) -> np.ndarray:

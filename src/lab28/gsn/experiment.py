@@ -7,12 +7,15 @@ and figures/ drawn from those files. `status.json` says whether the run is runni
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import torch
 
 from lab28.errors import Lab28Error
 from lab28.gsn.config import GSNRunConfig
+from lab28.gsn.labels import SHAPES
 from lab28.gsn.loader import GSNData, load_gsn
 from lab28.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json, atomic_write_text
@@ -143,6 +146,16 @@ def _train_and_finalize(run_dir, config, model, train, val, device, precision, d
         draw_run_figures(run_dir)
 
 
+def val_predictions_csv(names: list[str], true: list[int], pred: list[int], counts: list[list[float]]) -> str:
+    """val_predictions.csv text; the csv module quotes image names that hold commas or quotes."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["name", "true_class", "pred_class", *[f"pred_{s}" for s in SHAPES]])
+    for name, t, p, c in zip(names, true, pred, counts):
+        writer.writerow([name, t, p, *[f"{v:.4f}" for v in c]])
+    return buf.getvalue()
+
+
 def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val: GSNData, summary: dict,
                  device, precision: str) -> dict:
     """Reload the best weights, evaluate them once more, and write the final artefacts."""
@@ -160,10 +173,9 @@ def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val:
     write_matrix(run_dir / "confusion.csv", cm)
     atomic_write_text(run_dir / "activation_rates.csv", "feature,rate\n" + "".join(
         f"{i},{r:.6f}\n" for i, r in enumerate(rates.tolist())))
-    lines = ["name,true_class,pred_class," + ",".join(f"pred_{s}" for s in ("squares", "circles", "up", "right", "down", "left"))]
-    for name, t, p, c in zip(val.names, targets["classes"].tolist(), pred_classes.tolist(), pred_counts.tolist()):
-        lines.append(f"{name},{t},{p}," + ",".join(f"{v:.4f}" for v in c))
-    atomic_write_text(run_dir / "val_predictions.csv", "\n".join(lines) + "\n")
+    atomic_write_text(run_dir / "val_predictions.csv",
+                      val_predictions_csv(val.names, targets["classes"].tolist(), pred_classes.tolist(),
+                                          pred_counts.tolist()))
     result = {
         "setting": config.task.setting, "lambda": config.task.lam,
         "val": final,

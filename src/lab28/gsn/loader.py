@@ -15,6 +15,8 @@ import csv
 import hashlib
 import io
 import os
+import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +83,7 @@ def read_labels_csv(path: str | os.PathLike) -> tuple[list[str], torch.Tensor]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise file_error(path, f"cannot read: {exc}") from None
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = _csv_rows(path, text)
     if not rows:
         raise file_error(path, "empty file (expected a header and one row per image)")
     header = tuple(cell.strip() for cell in rows[0])
@@ -98,6 +100,8 @@ def read_labels_csv(path: str | os.PathLike) -> tuple[list[str], torch.Tensor]:
         name = row[0].strip()
         if not name or "/" in name or "\\" in name or name in (".", ".."):
             raise file_error(path, f"bad image name {name!r} (must be a plain file name)", row=line)
+        if not name.isprintable():  # a newline or escape code would break every file and line that shows it
+            raise file_error(path, f"bad image name {name!r} (control characters are not allowed)", row=line)
         if name in seen:
             raise file_error(path, f"duplicate image name {name!r}", row=line)
         try:
@@ -115,13 +119,43 @@ def read_labels_csv(path: str | os.PathLike) -> tuple[list[str], torch.Tensor]:
     return names, torch.tensor(counts, dtype=torch.long).reshape(-1, NUM_SHAPES)
 
 
+def _csv_rows(path: Path, text: str) -> list[list[str]]:
+    """All rows of a CSV text; a malformed row (e.g. a field over csv's size limit) names its row."""
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for row in reader:
+            rows.append(row)
+    except csv.Error as exc:
+        raise file_error(path, f"malformed CSV ({exc})", row=len(rows) + 1) from None
+    return rows
+
+
+def require_regular_file(path: Path, missing: str = "no such file") -> None:
+    """Refuse anything but a regular file (or a link to one): opening a FIFO or device would block or never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise file_error(path, missing) from None
+    except OSError as exc:
+        raise file_error(path, f"cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise file_error(path, "not a regular file")
+
+
 def decode_png(path: Path) -> np.ndarray:
     """One 28 x 28 uint8 channel of a GSN PNG (R of RGB/RGBA, L of greyscale)."""
+    require_regular_file(path, missing="image named in labels.csv is missing")
     try:
-        with Image.open(path) as img:
-            img.load()
+        with warnings.catch_warnings():
+            # The size check below refuses such images from their header; PIL's warning would only add noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            # Checked before load(): a small file may declare billions of pixels (a decompression bomb).
             if img.size != (IMAGE_SIZE, IMAGE_SIZE):
                 raise file_error(path, f"image is {img.size[0]}x{img.size[1]}, expected 28x28")
+            img.load()
             if img.mode in ("RGB", "RGBA"):
                 return np.asarray(img.getchannel("R"), dtype=np.uint8)
             if img.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -130,6 +164,8 @@ def decode_png(path: Path) -> np.ndarray:
             return np.asarray(img.convert("L"), dtype=np.uint8)  # L, LA, P, 1
     except FileNotFoundError:
         raise file_error(path, "image named in labels.csv is missing") from None
+    except Image.DecompressionBombError as exc:
+        raise file_error(path, f"image is far larger than 28x28 ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise file_error(path, f"not a readable PNG ({exc.__class__.__name__}: {exc})") from None
 

@@ -19,19 +19,35 @@ from lab28.train.device import autocast, resolve_device, resolve_precision
 
 
 def collect_images(paths: list[str]) -> list[Path]:
-    """PNG files named directly or found (sorted) in named folders."""
+    """PNG files named directly or found (sorted) in named folders; anything else is refused (see decode_png)."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             found += sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")
-        elif path.is_file():
-            found.append(path)
+        elif path.exists():
+            found.append(path)  # decode_png refuses a FIFO or device without opening it
         else:
             raise file_error(path, "no such file or folder")
     if not found:
         raise Lab28Error(f"no PNG images found in {', '.join(paths)}")
     return found
+
+
+def decode_images(files: list[Path]) -> tuple[list[Path], list[np.ndarray], list[str]]:
+    """(readable files, their 28 x 28 images, one `path: reason` line per file that could not be used)."""
+    good, images, skipped = [], [], []
+    for path in files:
+        try:
+            images.append(decode_png(path))
+        except Lab28Error as exc:
+            skipped.append(str(exc))
+            continue
+        good.append(path)
+    if not good:
+        first = skipped[0] if len(skipped) == 1 else f"none of the {len(skipped)} images is usable; first: {skipped[0]}"
+        raise Lab28Error(first)
+    return good, images, skipped
 
 
 @torch.inference_mode()
@@ -50,13 +66,17 @@ def predict_images(model, task: GSNTask, images: torch.Tensor, device, precision
 
 
 def predict_run(run_dir: str | Path, paths: list[str], out_path: str | Path | None = None, device: str = "auto",
-                top_k: int = 3) -> tuple[Path | None, str]:
-    """Write predictions as CSV (to out_path, or return the text when out_path is None)."""
+                top_k: int = 3) -> tuple[Path | None, str, list[str]]:
+    """Predict every usable image; write the CSV to out_path (or return its text when out_path is None).
+
+    Returns (out_path or None, CSV text or "", one `path: reason` line per skipped file). Bad files do not stop
+    the others; only when no file is usable is that an error.
+    """
     run_dir = Path(run_dir)
     dev = resolve_device(device)
     model, config = load_run_model(run_dir, dev)
-    files = collect_images(paths)
-    images = torch.from_numpy(np.stack([decode_png(p) for p in files])).unsqueeze(1)
+    files, arrays, skipped = decode_images(collect_images(paths))
+    images = torch.from_numpy(np.stack(arrays)).unsqueeze(1)
     task = GSNTask(config.task)
     precision = resolve_precision(config.train.precision, dev)
     log_probs, counts = predict_images(model, task, images, dev, precision)
@@ -74,6 +94,6 @@ def predict_run(run_dir: str | Path, paths: list[str], out_path: str | Path | No
             row += [class_name(int(top_c[k, j])), f"{float(top_p[k, j]):.4f}"]
         writer.writerow(row)
     if out_path is None:
-        return None, buf.getvalue()
+        return None, buf.getvalue(), skipped
     atomic_write_text(out_path, buf.getvalue())
-    return Path(out_path), ""
+    return Path(out_path), "", skipped
