@@ -74,7 +74,8 @@ def _cmd_train(args) -> None:
         run_dir = resume_gsn(args.resume, finish=args.finish)
     else:
         cfg = _run_config(args)
-        run_dir = run_gsn(cfg, args.out, args.name or cfg.task.setting, overwrite=args.overwrite)
+        name = args.name if args.name is not None else cfg.task.setting
+        run_dir = run_gsn(cfg, args.out, name, overwrite=args.overwrite)
     final = json.loads((run_dir / "final_metrics.json").read_text())["val"]
     print(f"run folder: {run_dir}\nvalidation top-1 {final['accuracy']:.4f}, macro F1 {final['macro_f1']:.4f}, "
           f"RMSE {final['rmse']:.4f}")
@@ -84,7 +85,8 @@ def _cmd_suite(args) -> None:
     from lab28.gsn.suite import run_gsn_suite
 
     cfg = _run_config(args)
-    suite_dir = run_gsn_suite(cfg, args.out, name=args.name or f"gsn-suite-{args.preset}", jobs=args.jobs)
+    name = args.name if args.name is not None else f"gsn-suite-{args.preset}"
+    suite_dir = run_gsn_suite(cfg, args.out, name=name, jobs=args.jobs)
     print(f"suite folder: {suite_dir}\nreport: {suite_dir / 'report.md'}")
 
 

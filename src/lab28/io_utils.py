@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from lab28.errors import Lab28Error
+
 
 def user_cache_dir() -> Path:
     """Where lab28 keeps downloads and caches: $LAB28_DATA, else ~/.cache/lab28."""
@@ -20,7 +22,10 @@ def user_cache_dir() -> Path:
 
 def _atomic_write(path: Path, write) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise Lab28Error(f"{path.parent}: is not a folder, so {path.name} cannot be written there") from None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -58,6 +63,16 @@ def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> None:
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"
     _atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, **kwargs))
+
+
+def ensure_folder(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Create the output folder `path` (and its parents); a one-line error when something else is in the way."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise Lab28Error(f"{path}: exists and is not a folder ({flag} must name a folder)") from None
+    return path
 
 
 def replace_folder(new: Path, target: Path) -> None:

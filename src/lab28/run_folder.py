@@ -21,7 +21,7 @@ from pathlib import Path
 from contextlib import contextmanager
 
 from lab28.errors import Lab28Error, describe_os_error
-from lab28.io_utils import atomic_write_json, replace_folder
+from lab28.io_utils import atomic_write_json, ensure_folder, replace_folder
 
 try:  # POSIX; without it (Windows) runs are not locked against each other
     import fcntl
@@ -83,11 +83,7 @@ class RunFolder:
         run still goes there, and replaces `name` when it finishes (refused while `name` is in use).
         """
         check_run_name(name)
-        parent = Path(parent)
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
-            raise Lab28Error(f"{parent}: exists and is not a folder (--out must name a folder)") from None
+        parent = ensure_folder(parent)
         target = parent / name
         locks: list[int] = []
         replaces = None
@@ -159,6 +155,8 @@ class RunFolder:
             if isinstance(exc, Lab28Error) or not isinstance(
                     exc, (OSError, KeyboardInterrupt, TrainingDiverged, TrainingInterrupted)):
                 raise  # already one line, or a bug that keeps its traceback (the CLI shows it with --debug)
+            if isinstance(exc, OSError):  # the message names the file already
+                raise Lab28Error(f"{message} (run {self.path} marked failed)") from None
             raise Lab28Error(f"{self.path}: {message}") from None
 
     @contextmanager

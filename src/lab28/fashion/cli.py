@@ -98,7 +98,8 @@ def run_fashion_train_from_args(args: argparse.Namespace) -> Path:
         cfg = config_from_args(args, model=args.model)
         if cfg.model.name not in available_models():
             raise Lab28Error(f"unknown model {cfg.model.name!r}; choose one of: {', '.join(available_models())}")
-        run_dir = run_fashion(cfg, args.out, args.name or cfg.model.name, overwrite=args.overwrite)
+        name = args.name if args.name is not None else cfg.model.name
+        run_dir = run_fashion(cfg, args.out, name, overwrite=args.overwrite)
     final = json.loads((run_dir / "final_metrics.json").read_text())
     print(f"run folder: {run_dir}\n{_summary(final)}")
     return run_dir
@@ -114,7 +115,8 @@ def run_fashion_suite_from_args(args: argparse.Namespace) -> Path:
         raise Lab28Error(f"--models: unknown {', '.join(unknown) or '(none given)'}; "
                          f"choose from {', '.join(FASHION_MODELS)}")
     cfg = config_from_args(args)
-    suite_dir = run_fashion_suite(cfg, args.out, name=args.name or f"fashion-suite-{args.preset}", models=models,
+    suite_dir = run_fashion_suite(cfg, args.out, name=args.name if args.name is not None else f"fashion-suite-{args.preset}",
+                                  models=models,
                                   jobs=getattr(args, "jobs", 1))
     print(f"suite folder: {suite_dir}\nreport: {suite_dir / 'report.md'}")
     return suite_dir

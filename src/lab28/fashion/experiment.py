@@ -10,6 +10,7 @@ images behind the prediction grid), figures/ drawn from those files, and tensorb
 from __future__ import annotations
 
 import io
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +106,9 @@ def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwr
     folder = RunFolder.create(out_dir, name, overwrite=overwrite)
     run_dir = folder.path
     use_threads(config.train.threads)
-    with folder.active(resume_command=f"lab28 fashion train --resume {run_dir}"):
+    with folder.active(resume_command=f"lab28 fashion train --resume {shlex.quote(str(run_dir.resolve()))}"):
+        if config.data.path:  # absolute, so that --resume works from any working directory
+            config.data.path = str(Path(config.data.path).resolve())
         atomic_write_json(run_dir / "config.json", config.to_dict())
         atomic_write_json(run_dir / "env.json", environment(str(device), precision))
         atomic_write_json(run_dir / "data.json", splits.describe())
@@ -129,7 +132,7 @@ def resume_fashion(run_dir: str | Path, draw_figures: bool = True) -> Path:
         folder.release()
         raise
     print(f"[{run_dir.name}] resuming after epoch {state['epoch']}", flush=True)
-    with folder.active(resume_command=f"lab28 fashion train --resume {run_dir}"):
+    with folder.active(resume_command=f"lab28 fashion train --resume {shlex.quote(str(run_dir.resolve()))}"):
         _train_and_finalize(run_dir, config, splits, device, resolve_precision(config.train.precision, device),
                             draw_figures, resume=state)
     return folder.finish()

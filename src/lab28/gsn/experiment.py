@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shlex
 from pathlib import Path
 
 import torch
@@ -93,7 +94,9 @@ def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: boo
     folder = RunFolder.create(out_dir, name, overwrite=overwrite)
     run_dir = folder.path
     use_threads(config.train.threads)
-    with folder.active(resume_command=f"lab28 train --resume {run_dir}"):
+    with folder.active(resume_command=f"lab28 train --resume {shlex.quote(str(run_dir.resolve()))}"):
+        if config.data.path:  # absolute, so that --resume works from any working directory
+            config.data.path = str(Path(config.data.path).resolve())
         atomic_write_json(run_dir / "config.json", config.to_dict())
         atomic_write_json(run_dir / "env.json", environment(str(device), precision))
         atomic_write_json(run_dir / "data.json", {"source": train.source, "train_size": len(train),
@@ -127,7 +130,7 @@ def resume_gsn(run_dir: str | Path, draw_figures: bool = True, finish: bool = Fa
         state["stopped"] = True
         state["stop_reason"] = f"ended by the user after epoch {state['epoch']} (lab28 train --resume --finish)"
     print(f"[{run_dir.name}] {'finishing' if finish else 'resuming'} after epoch {state['epoch']}", flush=True)
-    with folder.active(resume_command=f"lab28 train --resume {run_dir}"):
+    with folder.active(resume_command=f"lab28 train --resume {shlex.quote(str(run_dir.resolve()))}"):
         _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=state)
     return folder.finish()
 

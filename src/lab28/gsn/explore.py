@@ -10,6 +10,7 @@ import torch
 from lab28.errors import Lab28Error
 from lab28.gsn.augment import GSNAugment, GSNAugmentConfig
 from lab28.gsn.labels import NUM_CLASSES, NUM_PAIRS, SHAPES, SPLITS_PER_PAIR, encode_counts, pair_name
+from lab28.io_utils import ensure_folder
 from lab28.plotting import plt, save
 
 SHORT = {"squares": "sq", "circles": "ci", "up": "up", "right": "ri", "down": "dn", "left": "le"}
@@ -56,6 +57,8 @@ def show_gsn(root: str | None, synth: bool, out_dir: str | Path, n: int = 16, se
     from lab28.gsn.loader import load_gsn
 
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        ensure_folder(out_dir)  # the one-line error, before any data is read
     names = ("class_occurrence.png", "examples.png", "examples_augmented.png")
     existing = [name for name in names if (out_dir / name).exists()]
     if existing and not overwrite:
@@ -70,7 +73,7 @@ def show_gsn(root: str | None, synth: bool, out_dir: str | Path, n: int = 16, se
         images, counts, source = data.images, data.counts, str(root)
     if n < 1:
         raise Lab28Error(f"--n must be at least 1, got {n}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out_dir)
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randperm(images.shape[0], generator=gen)[:n]
     plot_class_occurrence(encode_counts(counts), out_dir / names[0], source)

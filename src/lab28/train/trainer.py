@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -266,8 +267,10 @@ def fit(
             _print_epoch(config, row, stopper)
             if stop:
                 break
-    except BaseException:
-        writer.wait(raise_error=False)  # the training error (interrupt, NaN, ...) is the one to report
+    except BaseException as exc:
+        # The training error (interrupt, NaN, a full disk, ...) is the one to report; a failed write in the
+        # background is worth a warning only when it is not that same disk problem.
+        writer.wait(raise_error=False, warn=not isinstance(exc, OSError))
         raise
     writer.wait()  # best.pt and last.pt are complete on disk before anyone reads them
     total = time.perf_counter() - t_start
@@ -323,7 +326,7 @@ def _train_epoch(model, task, optimizer, scheduler, scaler, train_x, train_y, ge
 
 
 def _progress(config: TrainConfig, steps: int, epoch: int):
-    if not config.progress:
+    if not config.progress or not sys.stderr.isatty():  # bar frames ('\r') only garble a piped log
         return None
     from tqdm import tqdm
 
