@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from lab28.errors import Lab28Error
 from lab28.train.checkpoint import CheckpointWriter
 
 
@@ -47,7 +48,7 @@ def test_a_failed_write_is_raised_in_the_training_thread(tmp_path):
     (tmp_path / "not-a-folder").write_text("a file where the run folder should be")
     writer = CheckpointWriter()
     writer.write([({"epoch": 1}, tmp_path / "not-a-folder" / "last.pt")])
-    with pytest.raises(OSError):
+    with pytest.raises(Lab28Error, match="not-a-folder: is not a folder, so last.pt cannot be written"):
         writer.wait()
     writer.wait()  # reported once; the writer is usable again
     writer.write([({"epoch": 2}, tmp_path / "last.pt")])

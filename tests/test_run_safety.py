@@ -334,3 +334,19 @@ def test_sigterm_interrupts_cleanly_and_the_run_resumes_from_another_directory(t
                             cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
     assert finish.returncode == 0, finish.stderr
     assert json.loads((run / "status.json").read_text())["status"] == "finished"
+
+
+def test_files_respect_the_umask(tmp_path):
+    """A TA or a web server must be able to read a shared run folder: 0644 under umask 022, checkpoints too."""
+    from lab28.io_utils import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        assert main(["train", *QUICK, "--epochs", "2", "--out", str(tmp_path / "runs"), "--name", "r"]) == 0
+        os.umask(0o077)
+        atomic_write_text(tmp_path / "private.txt", "x")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "runs").rglob("*") if p.is_file()}
+    assert "best.pt" in modes and "metrics.csv" in modes and set(modes.values()) == {0o644}, modes
+    assert (tmp_path / "private.txt").stat().st_mode & 0o777 == 0o600
