@@ -89,19 +89,26 @@ class TensorBoardLog:
 
 
 # -- one run -------------------------------------------------------------------------------------------------
+def check_config(config: FashionRunConfig) -> tuple[torch.device, str]:
+    """Validate every value and resolve the device and precision on this machine: (device, precision), or a
+    one-line Lab28Error before anything is loaded or written."""
+    try:
+        config.validate()
+        device = resolve_device(config.train.device)
+        return device, resolve_precision(config.train.precision, device)
+    except ValueError as exc:
+        raise Lab28Error(f"bad configuration: {exc}") from None
+
+
 def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwrite: bool = False,
                 data: FashionSplits | None = None, draw_figures: bool = True, on_epoch=None) -> Path:
     """Train one model and write its run folder; returns the folder (a new suffixed one if `name` exists).
 
     on_epoch(row) is called with each epoch's metrics row (after TensorBoard has it)."""
-    try:
-        config.validate()
-    except ValueError as exc:
-        raise Lab28Error(f"bad configuration: {exc}") from None
+    # Everything that can reject the configuration runs before the run folder exists, so a bad flag leaves nothing.
+    device, precision = check_config(config)
     splits = data if data is not None else load_fashion(config.data)
     run_dir = new_run_dir(out_dir, name, overwrite=overwrite)
-    device = resolve_device(config.train.device)
-    precision = resolve_precision(config.train.precision, device)
     use_threads(config.train.threads)
     atomic_write_json(run_dir / "config.json", config.to_dict())
     atomic_write_json(run_dir / "env.json", environment(str(device), precision))

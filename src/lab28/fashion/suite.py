@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lab28.fashion.config import FashionRunConfig
 from lab28.fashion.data import load_fashion
-from lab28.fashion.experiment import run_fashion
+from lab28.fashion.experiment import check_config, run_fashion
 from lab28.io_utils import atomic_write_json, new_run_dir
 from lab28.models.fashion_cnns import FASHION_MODELS
 from lab28.parallel import check_jobs, epoch_printer, run_in_workers, share_threads
@@ -27,6 +27,7 @@ def run_fashion_suite(base: FashionRunConfig, out_dir: str | Path, name: str = "
     jobs > 1 trains that many models at once in worker processes (lab28.parallel), sharing out the cores.
     """
     check_jobs(jobs)
+    check_config(base)  # before the suite folder exists (the models share every other setting)
     data = load_fashion(base.data)  # read and split once: every model sees exactly the same images
     suite_dir = new_run_dir(out_dir, name)
     t0 = time.perf_counter()

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from lab28.gsn.config import GSNRunConfig, monitor_for
-from lab28.gsn.experiment import load_data, run_gsn
+from lab28.gsn.experiment import check_config, load_data, run_gsn
 from lab28.io_utils import atomic_write_json, new_run_dir
 from lab28.parallel import check_jobs, epoch_printer, run_in_workers, share_threads
 
@@ -40,11 +40,13 @@ def run_gsn_suite(base: GSNRunConfig, out_dir: str | Path, name: str = "gsn-suit
     jobs > 1 trains that many settings at once in worker processes (lab28.parallel), sharing out the cores.
     """
     check_jobs(jobs)
+    configs = [setting_config(base, s) for s in settings]
+    for cfg in configs:  # each setting's own config (its monitor differs), before the suite folder exists
+        check_config(cfg)
     data = load_data(base)  # loaded (or generated) once, shared by all settings
     suite_dir = new_run_dir(out_dir, name)
     t0 = time.perf_counter()
     atomic_write_json(suite_dir / "suite.json", {"settings": list(settings), "status": "running", "jobs": jobs})
-    configs = [setting_config(base, s) for s in settings]
     if jobs == 1:
         for cfg, setting in zip(configs, settings):
             run_gsn(cfg, suite_dir, setting, data=data)
