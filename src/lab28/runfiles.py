@@ -47,11 +47,17 @@ def read_unfinished_run(run_dir: Path, build_config):
 
     if read_run_json(run_dir / "status.json").get("status") == "finished":
         raise Lab28Error(f"{run_dir}: this run already finished; nothing to resume")
+    config_path = run_dir / "config.json"
     try:
-        config = build_config(read_run_json(run_dir / "config.json"))
+        config = build_config(read_run_json(config_path))
+        config.validate()
     except (ValueError, TypeError) as exc:
-        raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
-    return config, load_checkpoint(run_dir / "last.pt", resolve_device(config.train.device))
+        raise Lab28Error(f"{config_path}: bad config: {exc}") from None
+    try:  # the run may come from another machine: its device must exist on this one
+        device = resolve_device(config.train.device)
+    except Lab28Error as exc:
+        raise Lab28Error(f"{config_path}: {exc}") from None
+    return config, load_checkpoint(run_dir / "last.pt", device)
 
 
 def check_run_folder(run_dir: Path, required: tuple[str, ...]) -> None:

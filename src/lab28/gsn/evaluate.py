@@ -27,6 +27,10 @@ def load_run_model(run_dir: Path, device: torch.device):
         config = config_from_dict(json.loads((run_dir / "config.json").read_text()))
     except (json.JSONDecodeError, ValueError, TypeError) as exc:
         raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
+    try:
+        resolve_precision(config.train.precision, device)
+    except ValueError:  # e.g. fp16, trained on a GPU, evaluated here on the CPU: use what this device does well
+        config.train.precision = "auto"
     state = load_checkpoint(run_dir / "best.pt", device, weights_only=True)
     try:
         model = build_model(config)
