@@ -109,7 +109,7 @@ def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwr
     device, precision = check_config(config)
     splits = data if data is not None else load_fashion(config.data)
     run_dir = new_run_dir(out_dir, name, overwrite=overwrite)
-    use_threads(config.train.threads)
+    config.train.threads = use_threads(config.train.threads)
     atomic_write_json(run_dir / "config.json", config.to_dict())
     atomic_write_json(run_dir / "env.json", environment(str(device), precision))
     atomic_write_json(run_dir / "data.json", splits.describe())

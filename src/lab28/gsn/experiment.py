@@ -94,7 +94,7 @@ def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: boo
     train, val = data if data is not None else load_data(config)
     init_from_training_data(model, config, train)
     run_dir = new_run_dir(out_dir, name, overwrite=overwrite)
-    use_threads(config.train.threads)
+    config.train.threads = use_threads(config.train.threads)
     atomic_write_json(run_dir / "config.json", config.to_dict())
     atomic_write_json(run_dir / "env.json", environment(str(device), precision))
     atomic_write_json(run_dir / "data.json", {"source": train.source, "train_size": len(train), "val_size": len(val),
