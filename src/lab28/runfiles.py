@@ -60,6 +60,16 @@ def read_unfinished_run(run_dir: Path, build_config):
     return config, load_checkpoint(run_dir / "last.pt", device)
 
 
+def diverged_message(run_dir: Path, reason) -> str:
+    """The line for a run whose loss became non-finite, naming only the checkpoints its folder really has (a run
+    that diverges in its first epoch has none)."""
+    run_dir = Path(run_dir)
+    kept = [text for name, text in (("best.pt", "best.pt holds the best epoch so far"),
+                                    ("last.pt", "last.pt holds the last complete epoch")) if (run_dir / name).is_file()]
+    where = " and ".join(kept) if kept else "no epoch completed, so no checkpoint was written"
+    return f"{run_dir}: training stopped: {reason}; {where}"
+
+
 def check_run_folder(run_dir: Path, required: tuple[str, ...]) -> None:
     """Refuse a run folder that lacks any of `required`, saying what is missing."""
     missing = [name for name in required if not (run_dir / name).exists()]

@@ -20,7 +20,7 @@ from lab28.errors import Lab28Error
 from lab28.fashion.config import FashionRunConfig, config_from_dict
 from lab28.fashion.data import CLASS_NAMES, FashionSplits, Split, load_fashion
 from lab28.fashion.task import FashionTask
-from lab28.runfiles import write_matrix
+from lab28.runfiles import diverged_message, write_matrix
 from lab28.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text, new_run_dir
 from lab28.models import create_model
 from lab28.models.registry import count_parameters
@@ -174,7 +174,7 @@ def _train_and_finalize(run_dir: Path, config: FashionRunConfig, splits: Fashion
             tb.hparams(config, hp_metrics)
     except TrainingDiverged as exc:
         atomic_write_json(run_dir / "status.json", {"status": "failed", "reason": str(exc)})
-        raise Lab28Error(f"{run_dir}: training stopped: {exc} (last good weights kept in best.pt)") from None
+        raise Lab28Error(diverged_message(run_dir, exc)) from None
     except TrainingInterrupted as exc:  # Ctrl-C: say so in the folder, so a report never mistakes it for finished
         atomic_write_json(run_dir / "status.json", {"status": "interrupted", "reason": str(exc)})
         raise Lab28Error(f"{run_dir}: {exc}; continue with: lab28 fashion train --resume {run_dir}") from None

@@ -18,7 +18,7 @@ from lab28.gsn.loader import GSNData, load_gsn
 from lab28.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json, atomic_write_text, new_run_dir
 from lab28.models import create_model
-from lab28.runfiles import read_unfinished_run, write_matrix
+from lab28.runfiles import diverged_message, read_unfinished_run, write_matrix
 from lab28.runinfo import environment, use_threads
 from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.trainer import TrainingDiverged, evaluate, fit, metrics_from_outputs, predict_outputs
@@ -137,7 +137,7 @@ def _train_and_finalize(run_dir, config, model, train, val, device, precision, d
                       extra_state={"config": config.to_dict()}, resume=resume, on_epoch=on_epoch)
     except TrainingDiverged as exc:
         atomic_write_json(run_dir / "status.json", {"status": "failed", "reason": str(exc)})
-        raise Lab28Error(f"{run_dir}: training stopped: {exc}; the last good epoch is kept in best.pt/last.pt") from None
+        raise Lab28Error(diverged_message(run_dir, exc)) from None
     except TrainingInterrupted as exc:
         atomic_write_json(run_dir / "status.json", {"status": "interrupted", "reason": str(exc)})
         raise Lab28Error(f"{run_dir}: {exc}; continue with: lab28 train --resume {run_dir}") from None
