@@ -60,6 +60,8 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu", weights_only
     if not isinstance(state, dict) or "model" not in state:
         raise Lab28Error(f"{path}: not a lab28 checkpoint")
     version = state.get("format", CHECKPOINT_FORMAT)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise Lab28Error(f"{path}: not a lab28 checkpoint (format {version!r} is not a version number)")
     if version > CHECKPOINT_FORMAT:
         raise Lab28Error(f"{path}: checkpoint format {version} is newer than this lab28 understands "
                          f"({CHECKPOINT_FORMAT}); upgrade lab28")
