@@ -88,8 +88,8 @@ def test_eval_and_predict_never_run_code_from_best_pt(finished_run, tmp_path, ca
 
 
 @pytest.mark.parametrize("damage, fragment", [
-    (lambda s: s.update(format="2"), "format '2' is not a format number"),
-    (lambda s: s.update(format=True), "is not a format number"),
+    (lambda s: s.update(format="2"), "format '2' is not a version number"),
+    (lambda s: s.update(format=True), "is not a version number"),
     (lambda s: s.update(epoch="3"), "entry 'epoch' is missing or not of type int"),
     (lambda s: s.pop("optimizer"), "entry 'optimizer' is missing"),
     (lambda s: s.update(history=s["history"][:0]), "epoch 1 but 0 history rows"),
@@ -187,7 +187,7 @@ def test_overwrite_keeps_the_old_run_when_the_new_one_fails(finished_run, tmp_pa
     assert _tree(out / "run") == before  # the old run, byte for byte
     failed = json.loads((out / "run-2" / "status.json").read_text())
     assert failed["status"] == "failed" and failed["replaces"] == "run" and "is untouched" in failed["reason"]
-    assert "kept: best.pt, last.pt, metrics.csv" in failed["reason"]
+    assert "best.pt holds the best epoch so far and last.pt holds the last complete epoch" in failed["reason"]
     assert sorted(p.name for p in out.iterdir()) == ["run", "run-2"]
 
 

@@ -57,9 +57,7 @@ def _run_config(args):
     elif args.preset == "lab" and not cfg.data.path and not args.config:
         raise Lab28Error("the lab preset needs --data DIR (a GSN folder) or --synth for synthetic data")
     try:
-        cfg.task.validate()
-        cfg.augment.validate()
-        cfg.train.validate()
+        cfg.validate()
     except ValueError as exc:
         raise Lab28Error(f"bad configuration: {exc}") from None
     return cfg

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,7 +13,15 @@ from lab28.errors import Lab28Error
 
 
 def from_dict(cls, data: dict[str, Any]):
-    """Rebuild a (nested) config dataclass from a dict, refusing unknown keys and wrong types."""
+    """Rebuild a (nested) config dataclass from a dict, refusing unknown keys, wrong types and non-finite numbers."""
+    config = _build(cls, data)
+    check_finite(config)
+    return config
+
+
+def _build(cls, data: dict[str, Any]):
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object for {cls.__name__}, found {type(data).__name__}")
     kwargs = {}
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key, value in data.items():
@@ -22,9 +31,12 @@ def from_dict(cls, data: dict[str, Any]):
         if dataclasses.is_dataclass(default):
             if not isinstance(value, dict):
                 raise ValueError(f"config key {key!r} must be a mapping")
-            value = from_dict(type(default), value)
-        elif isinstance(default, tuple) and isinstance(value, list):
-            value = tuple(value)
+            value = _build(type(default), value)
+        elif isinstance(default, tuple):
+            if not (isinstance(value, (list, tuple)) and len(value) == len(default)
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+                raise ValueError(f"config key {key!r} must be a list of {len(default)} numbers, got {value!r}")
+            value = tuple(float(v) if isinstance(d, float) else v for v, d in zip(value, default))
         elif isinstance(default, bool) and not isinstance(value, bool):
             raise ValueError(f"config key {key!r} must be true or false, got {value!r}")
         elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
@@ -33,6 +45,29 @@ def from_dict(cls, data: dict[str, Any]):
             raise ValueError(f"config key {key!r} must be {type(default).__name__}, got {value!r}")
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def check_finite(config, where: str = "") -> None:
+    """Refuse NaN or infinity in any float of a config tree (tuples of floats too).
+
+    A comparison such as `lr > 0` lets infinity through and every comparison is False for NaN, so a per-field range
+    check misses them; they then fail deep inside training. JSON can carry them (Python's json reads NaN and
+    Infinity) and so can float flags ("inf", "nan").
+    """
+    for f in dataclasses.fields(config):
+        value, name = getattr(config, f.name), f"{where}{f.name}"
+        if dataclasses.is_dataclass(value):
+            check_finite(value, f"{name}.")
+            continue
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+
+def check_seed(name: str, seed: int) -> None:
+    """Seeds go to torch (which takes 0 .. 2**64 - 1) and numpy (which refuses negatives)."""
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"{name} must be between 0 and 2**64 - 1, got {seed}")
 
 
 def get_path(cfg, path: str):

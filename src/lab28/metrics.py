@@ -11,6 +11,14 @@ from __future__ import annotations
 
 import torch
 
+# The keys of classification_metrics, declared so that a run can check an early-stopping monitor before training.
+CLASSIFICATION_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "classes_present")
+
+
+def regression_metric_names(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The keys of regression_metrics for output columns `names`."""
+    return ("rmse", "mae", *(f"{kind}_{name}" for name in names for kind in ("rmse", "mae")))
+
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
     """num_classes x num_classes int64 matrix, cm[t, p] = number of samples of class t predicted as p."""

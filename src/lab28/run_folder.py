@@ -181,16 +181,18 @@ class RunFolder:
 
     def _failure(self, exc: BaseException, resume_command: str, training_errors) -> tuple[str, str]:
         diverged, interrupted = training_errors
-        kept = [name for name in ("best.pt", "last.pt", "metrics.csv") if (self.path / name).exists()]
+        kept = [name for name in ("best.pt", "last.pt") if (self.path / name).is_file()]
         untouched = f"; {self.replaces} (the run it was to replace) is untouched" if self.replaces else ""
         if isinstance(exc, (interrupted, KeyboardInterrupt)):
             text = str(exc) if isinstance(exc, interrupted) else "interrupted"
             if "last.pt" in kept:
                 return "interrupted", f"{text}; continue with: {resume_command}{untouched}"
             return "interrupted", f"{text} before the first epoch ended; nothing to resume{untouched}"
-        if isinstance(exc, diverged):
-            keeps = f"; kept: {', '.join(kept)}" if kept else ""
-            return "failed", f"training stopped: {exc}{keeps}{untouched}"
+        if isinstance(exc, diverged):  # name only the checkpoints there are: a first epoch that diverged left none
+            kept_text = " and ".join(
+                {"best.pt": "best.pt holds the best epoch so far", "last.pt": "last.pt holds the last complete epoch"}[k]
+                for k in kept) or "no epoch completed, so no checkpoint was written"
+            return "failed", f"training stopped: {exc}; {kept_text}{untouched}"
         if isinstance(exc, OSError):
             return "failed", f"{describe_os_error(exc)}{untouched}"
         if isinstance(exc, Lab28Error):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -25,11 +27,22 @@ def git_hash() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def use_threads(threads: int) -> None:
-    """Set torch's CPU thread count; 0 leaves torch's default. A run calls it before writing env.json, so that
-    env.json records the threads the run really used (a suite worker gets its share of the cores)."""
-    if threads:
-        torch.set_num_threads(threads)
+def use_threads(threads: int) -> int:
+    """Set torch's CPU thread count; 0 leaves torch's default. Returns the count asked for, capped at the cores.
+
+    A run calls it before writing env.json, so that env.json records the threads the run really used (a suite
+    worker gets its share of the cores). More threads than cores only make them wait for each other (a 6-second run
+    took minutes with 999): the count is capped, with a warning; the run keeps the capped count in its config.
+    """
+    if not threads:
+        return threads
+    cores = os.cpu_count() or 1
+    if threads > cores:
+        print(f"lab28: warning: threads {threads} is more than the {cores} CPU cores here; using {cores}",
+              file=sys.stderr, flush=True)
+        threads = cores
+    torch.set_num_threads(threads)
+    return threads
 
 
 def environment(device: str = "", precision: str = "") -> dict:

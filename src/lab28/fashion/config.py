@@ -8,9 +8,10 @@ from typing import Any
 
 from lab28.fashion.augment import FashionAugmentConfig
 from lab28.fashion.data import FashionDataConfig
-from lab28.fashion.task import FashionTaskConfig
-from lab28.config_io import from_dict
+from lab28.fashion.task import FashionTask, FashionTaskConfig
+from lab28.config_io import check_finite, from_dict
 from lab28.train.config import TrainConfig
+from lab28.train.trainer import check_monitor
 from lab28.train.early_stopping import EarlyStoppingConfig
 
 PRESETS = ("seed", "best", "quick")
@@ -20,6 +21,10 @@ PRESETS = ("seed", "best", "quick")
 class FashionModelConfig:
     name: str = "simple-cnn"  # simple-cnn | spatial-attention-cnn | gated-cnn (any registered classifier)
     dropout: float = 0.4  # dropout before the last linear layer (probability)
+
+    def validate(self) -> None:
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 @dataclass
@@ -35,10 +40,14 @@ class FashionRunConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> None:
+        """Every value, before anything is loaded or written; ValueError names the first bad one."""
+        check_finite(self)
         self.data.validate()
+        self.model.validate()
         self.task.validate()
         self.augment.validate()
         self.train.validate()
+        check_monitor(FashionTask(self.task), self.train)
 
 
 def preset(name: str, model: str = "simple-cnn") -> FashionRunConfig:

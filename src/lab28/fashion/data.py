@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lab28.config_io import check_seed
 from lab28.data.idx import find_fashion_files, load_idx_pair
 from lab28.errors import Lab28Error
 from lab28.io_utils import user_cache_dir
@@ -37,6 +38,7 @@ class FashionDataConfig:
         for name in ("val_size", "train_size", "test_size"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_seed("split_seed", self.split_seed)
         if self.val_size < NUM_CLASSES:
             raise ValueError(f"val_size must be >= {NUM_CLASSES} (one image per class), got {self.val_size}")
 

@@ -90,22 +90,29 @@ class TensorBoardLog:
 
 
 # -- one run -------------------------------------------------------------------------------------------------
+def check_config(config: FashionRunConfig) -> tuple[torch.device, str]:
+    """Validate every value and resolve the device and precision on this machine: (device, precision), or a
+    one-line Lab28Error before anything is loaded or written."""
+    try:
+        config.validate()
+        device = resolve_device(config.train.device)
+        return device, resolve_precision(config.train.precision, device)
+    except ValueError as exc:
+        raise Lab28Error(f"bad configuration: {exc}") from None
+
+
 def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwrite: bool = False,
                 data: FashionSplits | None = None, draw_figures: bool = True, on_epoch=None) -> Path:
     """Train one model and write its run folder; returns the folder (a new suffixed one if `name` exists).
 
     on_epoch(row) is called with each epoch's metrics row (after TensorBoard has it)."""
+    # Everything that can reject the configuration runs before the run folder exists, so a bad flag leaves nothing.
     check_run_name(name)
-    try:
-        config.validate()
-    except ValueError as exc:
-        raise Lab28Error(f"bad configuration: {exc}") from None
+    device, precision = check_config(config)
     splits = data if data is not None else load_fashion(config.data)
-    device = resolve_device(config.train.device)
-    precision = resolve_precision(config.train.precision, device)
     folder = RunFolder.create(out_dir, name, overwrite=overwrite)
     run_dir = folder.path
-    use_threads(config.train.threads)
+    config.train.threads = use_threads(config.train.threads)
     with folder.active(resume_command=f"lab28 fashion train --resume {shlex.quote(str(run_dir.resolve()))}"):
         if config.data.path:  # absolute, so that --resume works from any working directory
             config.data.path = str(Path(config.data.path).resolve())

@@ -9,13 +9,22 @@ import numpy as np
 
 from lab28.errors import Lab28Error
 from lab28.fashion.data import CLASS_NAMES
-from lab28.runfiles import check_run_folder, environment_line, read_matrix, read_metrics_csv, read_run_summary
+from lab28.runfiles import (
+    NUMBER, TEXT, check_fields, check_numbers, check_run_folder, environment_line, read_matrix, read_metrics_csv,
+    read_run_summary, suite_run_names,
+)
 from lab28.io_utils import atomic_write_text
 from lab28.plotting import plt, save
 
 # What the report reads (not best.pt: a suite shared without its checkpoints can still be reported).
 REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", "prediction_samples.npz")
 RUN_FIGURES = ("curves.png", "confusion.png", "predictions.png")
+# The metrics.csv columns and final_metrics.json / data.json keys the report uses: checked before anything is written.
+COLUMNS = ("epoch", "val_accuracy", "train_loss", "val_loss")
+SPLIT_SPEC = {"accuracy": NUMBER, "macro_f1": NUMBER, "macro_precision": NUMBER, "macro_recall": NUMBER}
+FINAL_SPEC = {"val": SPLIT_SPEC, "test": (SPLIT_SPEC, None), "test_note": TEXT, "params": NUMBER, "epochs_run": NUMBER,
+              "best_epoch": (NUMBER, None), "runtime_s": NUMBER, "stop_reason": TEXT}
+DATA_SPEC = {"source": TEXT, "train_size": NUMBER, "val_size": NUMBER, "val_indices_md5": TEXT}
 
 
 # -- one run -------------------------------------------------------------------------------------------------
@@ -102,24 +111,33 @@ def draw_run_figures(run_dir: str | Path) -> list[Path]:
 # -- suite report --------------------------------------------------------------------------------------------
 def find_runs(suite_dir: Path) -> list[Path]:
     """The suite's run folders (in suite.json order), each checked for completeness."""
-    suite_file = suite_dir / "suite.json"
-    suite = json.loads(suite_file.read_text()) if suite_file.exists() else {}
-    names = suite.get("runs") or sorted(p.name for p in suite_dir.iterdir() if (p / "final_metrics.json").exists())
-    if not names:
-        raise Lab28Error(f"{suite_dir}: no run folders found")
-    runs = [suite_dir / n for n in names]
+    runs = [suite_dir / n for n in suite_run_names(suite_dir, "runs", "final_metrics.json")]
     for run in runs:
         check_run_folder(run, REQUIRED)
     return runs
 
 
-def plot_overlaid_curves(runs: list[Path], path: Path) -> None:
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
+def read_runs(runs: list[Path]) -> tuple[dict[str, dict], dict[str, dict[str, np.ndarray]]]:
+    """(summary, metrics.csv columns) of every run, each file checked for what the report uses."""
+    summaries, metrics = {}, {}
     for run in runs:
-        m = read_metrics_csv(run / "metrics.csv")
-        line = a1.plot(m["epoch"], m["val_accuracy"], label=run.name)[0]
-        a2.plot(m["epoch"], m["train_loss"], "--", color=line.get_color(), label=f"{run.name} train")
-        a2.plot(m["epoch"], m["val_loss"], color=line.get_color(), label=f"{run.name} val")
+        summary = read_run_summary(run)
+        path = run / "final_metrics.json"
+        check_fields(path, summary["final"], FINAL_SPEC)
+        for split in ("val", "test"):  # per-class scores too
+            check_numbers(path, summary["final"][split] or {}, split)
+        if summary["data"]:
+            check_fields(run / "data.json", summary["data"], DATA_SPEC)
+        summaries[run.name], metrics[run.name] = summary, read_metrics_csv(run / "metrics.csv", COLUMNS)
+    return summaries, metrics
+
+
+def plot_overlaid_curves(metrics: dict[str, dict[str, np.ndarray]], path: Path) -> None:
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
+    for name, m in metrics.items():
+        line = a1.plot(m["epoch"], m["val_accuracy"], label=name)[0]
+        a2.plot(m["epoch"], m["train_loss"], "--", color=line.get_color(), label=f"{name} train")
+        a2.plot(m["epoch"], m["val_loss"], color=line.get_color(), label=f"{name} val")
     a1.set(xlabel="epoch", ylabel="validation accuracy", title="Validation accuracy")
     a2.set(xlabel="epoch", ylabel="loss (training objective)", title="Loss")
     a1.legend(fontsize=8)
@@ -156,11 +174,12 @@ def per_class_table(finals: dict[str, dict], split: str) -> list[str]:
 
 
 def write_report(suite_dir: str | Path) -> Path:
+    """Write report.md and report.html; every input is read and checked first, so a bad one leaves nothing."""
     suite_dir = Path(suite_dir)
     runs = find_runs(suite_dir)
+    summaries, metrics = read_runs(runs)
     (suite_dir / "figures").mkdir(exist_ok=True)
-    plot_overlaid_curves(runs, suite_dir / "figures" / "curves_overlaid.png")
-    summaries = {r.name: read_run_summary(r) for r in runs}
+    plot_overlaid_curves(metrics, suite_dir / "figures" / "curves_overlaid.png")
     finals = {name: s["final"] for name, s in summaries.items()}
     configs = {name: s["config"] for name, s in summaries.items()}
     data, env = summaries[runs[0].name]["data"], summaries[runs[0].name]["env"]

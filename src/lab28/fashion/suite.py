@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lab28.fashion.config import FashionRunConfig
 from lab28.fashion.data import load_fashion
-from lab28.fashion.experiment import run_fashion
+from lab28.fashion.experiment import check_config, run_fashion
 from lab28.io_utils import atomic_write_json
 from lab28.models.fashion_cnns import FASHION_MODELS
 from lab28.run_folder import RunFolder, check_run_name
@@ -29,6 +29,7 @@ def run_fashion_suite(base: FashionRunConfig, out_dir: str | Path, name: str = "
     """
     check_jobs(jobs)
     check_run_name(name)
+    check_config(base)  # before the suite folder exists (the models share every other setting)
     data = load_fashion(base.data)  # read and split once: every model sees exactly the same images
     folder = RunFolder.create(out_dir, name)
     suite_dir = folder.path

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from lab28.fashion.augment import FashionAugment, FashionAugmentConfig
 from lab28.fashion.data import CLASS_NAMES, NUM_CLASSES
-from lab28.metrics import classification_metrics, confusion_matrix, per_class_scores
+from lab28.metrics import CLASSIFICATION_METRICS, classification_metrics, confusion_matrix, per_class_scores
 
 # Training-set pixel statistics in [0, 1] (GUIDE.md §2): a centred input lets BN layers start near identity.
 PIXEL_MEAN, PIXEL_STD = 0.2860, 0.3530
@@ -72,6 +72,14 @@ class FashionTask:
     def confusion(self, outputs, targets) -> torch.Tensor:
         """10 x 10, rows = true class, columns = predicted class."""
         return confusion_matrix(self.predict(outputs), targets["labels"], NUM_CLASSES)
+
+    def loss_names(self) -> tuple[str, ...]:
+        """Keys of `loss`: the objective, and the plain NLL beside it when label smoothing is on."""
+        return ("loss", "nll") if self.config.label_smoothing > 0 else ("loss",)
+
+    def metric_names(self) -> tuple[str, ...]:
+        """The scalar keys of `metrics` (per-class ones, with a '/', are detail for the final JSON)."""
+        return CLASSIFICATION_METRICS
 
     def metrics(self, outputs, targets) -> dict[str, float]:
         """Accuracy, macro P/R/F1 and per-class P/R/F1/support for a whole split."""

@@ -47,6 +47,11 @@ class GSNAugmentConfig:
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"augmentation probability {name} must be in [0, 1], got {p}")
+        for name in ("brightness", "contrast"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not self.noise_variance >= 0.0:
+            raise ValueError(f"noise_variance must be >= 0, got {self.noise_variance}")
         lo, hi = self.erase_area
         if not 0.0 < lo <= hi < 1.0:
             raise ValueError(f"erase_area must satisfy 0 < lo <= hi < 1, got {self.erase_area}")

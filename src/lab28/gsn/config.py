@@ -6,10 +6,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab28.config_io import from_dict
+from lab28.config_io import check_finite, check_seed, from_dict
 from lab28.gsn.augment import GSNAugmentConfig
-from lab28.gsn.task import GSNTaskConfig
+from lab28.gsn.task import GSNTask, GSNTaskConfig
+from lab28.models.shape_classifier import FC_INITS, HEADS
 from lab28.train.config import TrainConfig
+from lab28.train.trainer import check_monitor
 from lab28.train.early_stopping import EarlyStoppingConfig
 
 PRESETS = ("lab", "quick")
@@ -23,6 +25,16 @@ class GSNDataConfig:
     val_size: int = 1000  # the last val_size rows validate (official split: 9,000 / 1,000)
     train_size: int = 0  # use only the first train_size training rows (0 = all)
 
+    def validate(self) -> None:
+        # Whether val_size and train_size fit the data is checked when it is loaded (load_data).
+        if not self.path and self.synth_n < 2:
+            raise ValueError(f"synth_n must be >= 2 (training and validation images), got {self.synth_n}")
+        check_seed("synth_seed", self.synth_seed)
+        if self.val_size < 1:
+            raise ValueError(f"val_size must be >= 1, got {self.val_size}")
+        if self.train_size < 0:
+            raise ValueError(f"train_size must be >= 0 (0 = all training rows), got {self.train_size}")
+
 
 @dataclass
 class GSNModelConfig:
@@ -32,6 +44,16 @@ class GSNModelConfig:
     fc_init: str = "default"  # default | pooled: start weights of the backbone's big Linear (architecture unchanged)
     batchnorm: bool = False  # BatchNorm1d on the 256 features before the heads (part of the heads)
     hidden: int = 0  # units of a hidden layer (ReLU, dropout) before both heads; 0 = the heads read the features
+
+    def validate(self) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
+        if self.fc_init not in FC_INITS:
+            raise ValueError(f"unknown fc_init {self.fc_init!r}; choose one of {', '.join(FC_INITS)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.hidden < 0:
+            raise ValueError(f"hidden must be >= 0 (0: no hidden layer), got {self.hidden}")
 
 
 @dataclass
@@ -44,6 +66,16 @@ class GSNRunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        """Every value, before anything is loaded or written; ValueError names the first bad one."""
+        check_finite(self)
+        self.data.validate()
+        self.model.validate()
+        self.task.validate()
+        self.augment.validate()
+        self.train.validate()
+        check_monitor(GSNTask(self.task), self.train)
 
 
 def monitor_for(setting: str) -> tuple[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -13,6 +12,7 @@ from lab28.gsn.experiment import build_model
 from lab28.gsn.loader import load_gsn
 from lab28.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json
+from lab28.runfiles import read_run_json
 from lab28.train.checkpoint import load_checkpoint
 from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.trainer import evaluate
@@ -24,9 +24,13 @@ def load_run_model(run_dir: Path, device: torch.device):
         if not (run_dir / name).is_file():
             raise Lab28Error(f"{run_dir}: not a finished run folder (no {name})")
     try:
-        config = config_from_dict(json.loads((run_dir / "config.json").read_text()))
-    except (json.JSONDecodeError, ValueError, TypeError) as exc:
+        config = config_from_dict(read_run_json(run_dir / "config.json"))
+    except (ValueError, TypeError) as exc:
         raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
+    try:
+        resolve_precision(config.train.precision, device)
+    except ValueError:  # e.g. fp16, trained on a GPU, evaluated here on the CPU: use what this device does well
+        config.train.precision = "auto"
     state = load_checkpoint(run_dir / "best.pt", device)
     try:
         model = build_model(config)

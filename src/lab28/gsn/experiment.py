@@ -74,17 +74,24 @@ def activation_rates(model, task: GSNTask, images: torch.Tensor, counts: torch.T
     return (active.double() / images.shape[0]).cpu()
 
 
+def check_config(config: GSNRunConfig) -> tuple[torch.device, str]:
+    """Validate every value and resolve the device and precision on this machine: (device, precision), or a
+    one-line Lab28Error before anything is loaded or written."""
+    try:
+        config.validate()
+        device = resolve_device(config.train.device)
+        return device, resolve_precision(config.train.precision, device)
+    except ValueError as exc:
+        raise Lab28Error(f"bad configuration: {exc}") from None
+
+
 def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: bool = False,
             draw_figures: bool = True, data: tuple[GSNData, GSNData] | None = None, on_epoch=None) -> Path:
     """Train one setting and write its run folder; returns the folder (a new suffixed one if `name` exists)."""
     # Everything that can reject the configuration runs before the run folder exists, so a bad flag leaves nothing.
     check_run_name(name)
+    device, precision = check_config(config)
     try:
-        config.task.validate()
-        config.augment.validate()
-        config.train.validate()
-        device = resolve_device(config.train.device)
-        precision = resolve_precision(config.train.precision, device)
         torch.manual_seed(config.train.seed)
         model = build_model(config)
     except ValueError as exc:
@@ -93,7 +100,7 @@ def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: boo
     init_from_training_data(model, config, train)
     folder = RunFolder.create(out_dir, name, overwrite=overwrite)
     run_dir = folder.path
-    use_threads(config.train.threads)
+    config.train.threads = use_threads(config.train.threads)
     with folder.active(resume_command=f"lab28 train --resume {shlex.quote(str(run_dir.resolve()))}"):
         if config.data.path:  # absolute, so that --resume works from any working directory
             config.data.path = str(Path(config.data.path).resolve())

@@ -8,14 +8,26 @@ from pathlib import Path
 import numpy as np
 
 from lab28.errors import Lab28Error
-from lab28.gsn.figures import read_metrics_csv
+from lab28.gsn.labels import SHAPES
 from lab28.io_utils import atomic_write_text
 from lab28.plotting import plt, save
-from lab28.runfiles import check_run_folder, environment_line, read_run_summary
+from lab28.runfiles import (
+    NUMBER, TEXT, check_fields, check_numbers, check_run_folder, environment_line, read_metrics_csv, read_run_summary,
+    suite_run_names,
+)
 
 # What the report reads. Not best.pt: a suite shared without its checkpoints (hundreds of MB) can still be reported.
 REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", "figures")
 SETTING_TITLES = {"cls": "classification only", "reg": "regression only", "joint": "joint"}
+# The metrics.csv columns and final_metrics.json / data.json keys the report uses: checked before anything is written.
+COLUMNS = ("epoch", "val_accuracy", "val_rmse", "train_loss", "val_loss")
+JOINT_COLUMNS = ("train_cls_loss", "train_reg_loss")
+VAL_KEYS = ("loss", "accuracy", "macro_f1", "macro_precision", "macro_recall", "pair_accuracy", "rmse", "mae",
+            *(f"{kind}_{s}" for s in SHAPES for kind in ("rmse", "mae")))
+FINAL_SPEC = {"setting": TEXT, "lambda": NUMBER, "val": {k: NUMBER for k in VAL_KEYS},
+              "val_tta": {"accuracy": NUMBER, "rmse": NUMBER}, "dead_feature_count": NUMBER, "epochs_run": NUMBER,
+              "best_epoch": (NUMBER, None), "runtime_s": NUMBER, "stop_reason": TEXT}
+DATA_SPEC = {"source": TEXT, "train_size": NUMBER, "val_size": NUMBER, "val_first": TEXT, "val_last": TEXT}
 
 
 def check_run(run_dir: Path) -> None:
@@ -24,22 +36,41 @@ def check_run(run_dir: Path) -> None:
 
 
 def find_runs(suite_dir: Path) -> list[Path]:
-    suite = json.loads((suite_dir / "suite.json").read_text()) if (suite_dir / "suite.json").exists() else {}
-    names = suite.get("settings") or sorted(p.name for p in suite_dir.iterdir() if (p / "config.json").exists())
     order = {"cls": 0, "reg": 1, "joint": 2}
+    names = suite_run_names(suite_dir, "settings", "config.json")
     runs = sorted((suite_dir / n for n in names), key=lambda p: order.get(p.name, 3))
-    if not runs:
-        raise Lab28Error(f"{suite_dir}: no run folders found")
     for run in runs:
         check_run(run)
     return runs
 
 
-def plot_overlaid_curves(runs: list[Path], path: Path) -> None:
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+def read_runs(runs: list[Path]) -> tuple[dict[str, dict], dict[str, dict[str, np.ndarray]]]:
+    """(summary, metrics.csv columns) of every run, each file checked for what the report uses."""
+    summaries, metrics = {}, {}
     for run in runs:
-        m = read_metrics_csv(run / "metrics.csv")
-        label = run.name
+        summary = read_run_summary(run)
+        final = summary["final"]
+        check_fields(run / "final_metrics.json", final, FINAL_SPEC)
+        average = final.get("weight_average")  # absent in runs from before weight averaging
+        if average is not None and not (isinstance(average, (int, float)) and 0 <= average < 1):
+            raise Lab28Error(f"{run / 'final_metrics.json'}: weight_average must be a number in [0, 1), "
+                             f"got {average!r}")
+        check_numbers(run / "final_metrics.json", final["val"], "val")  # per-pair accuracies too
+        if summary["data"]:
+            check_fields(run / "data.json", summary["data"], DATA_SPEC)
+        joint = final["setting"] == "joint"
+        m = read_metrics_csv(run / "metrics.csv", COLUMNS + (JOINT_COLUMNS if joint else ()))
+        best = final["best_epoch"]
+        if joint and best is not None and not 1 <= best <= len(m["epoch"]):
+            raise Lab28Error(f"{run / 'final_metrics.json'}: best_epoch {best} is not one of the "
+                             f"{len(m['epoch'])} epochs in metrics.csv")
+        summaries[run.name], metrics[run.name] = summary, m
+    return summaries, metrics
+
+
+def plot_overlaid_curves(metrics: dict[str, dict[str, np.ndarray]], path: Path) -> None:
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for label, m in metrics.items():
         (line,) = axes[0].plot(m["epoch"], m["val_accuracy"], label=label)
         color = line.get_color()  # one colour per setting in every panel; validation dashed
         axes[1].plot(m["epoch"], m["val_rmse"], color=color, label=label)
@@ -58,11 +89,12 @@ def _fmt(v, digits=3):
 
 
 def write_report(suite_dir: str | Path) -> Path:
+    """Write report.md and report.html; every input is read and checked first, so a bad one leaves nothing."""
     suite_dir = Path(suite_dir)
     runs = find_runs(suite_dir)
+    summaries, metrics = read_runs(runs)
     (suite_dir / "figures").mkdir(exist_ok=True)
-    plot_overlaid_curves(runs, suite_dir / "figures" / "curves_overlaid.png")
-    summaries = {r.name: read_run_summary(r) for r in runs}
+    plot_overlaid_curves(metrics, suite_dir / "figures" / "curves_overlaid.png")
     finals = {name: s["final"] for name, s in summaries.items()}
     configs = {name: s["config"] for name, s in summaries.items()}
     envs = {name: s["env"] for name, s in summaries.items() if s["env"]}
@@ -92,7 +124,7 @@ def write_report(suite_dir: str | Path) -> Path:
               "classes present in the validation split. TTA: the same weights, answers averaged over the eight flips and "
               "quarter turns with the counts mapped back exactly (lab28.gsn.tta) — shown beside, not instead of, the "
               "plain numbers.", ""]
-    note = _averaging_note(finals, runs)
+    note = _averaging_note(finals, metrics)
     if note:
         lines += [note, ""]
     lines += ["### Count errors per shape", "", "| setting | " + " | ".join(
@@ -108,7 +140,7 @@ def write_report(suite_dir: str | Path) -> Path:
     pairs = sorted({k.split("/", 1)[1] for f in finals.values() for k in f["val"] if k.startswith("pair_exact_accuracy/")})
     for pair in pairs:
         lines.append(f"| {pair} | " + " | ".join(_fmt(f["val"].get(f"pair_exact_accuracy/{pair}")) for f in finals.values()) + " |")
-    lines += ["", "## Why this λ", "", _lambda_note(finals, runs), "",
+    lines += ["", "## Why this λ", "", _lambda_note(finals, metrics), "",
               "## Learning curves", "", "![overlaid curves](figures/curves_overlaid.png)", ""]
     for run in runs:
         f = finals[run.name]
@@ -131,18 +163,18 @@ def write_report(suite_dir: str | Path) -> Path:
     return path
 
 
-def _averaging_note(finals: dict, runs: list[Path]) -> str:
+def _averaging_note(finals: dict, metrics: dict) -> str:
     """What the numbers are of when the runs evaluated a moving average of their weights, and the trained weights'
     own best validation top-1 beside it (from metrics.csv), so that the average's share is visible."""
-    averaged = [r for r in runs if finals[r.name].get("weight_average")]
+    averaged = [name for name, f in finals.items() if f.get("weight_average")]
     if not averaged:
         return ""
     own = []
-    for run in averaged:
-        raw = read_metrics_csv(run / "metrics.csv").get("val_raw_accuracy")
+    for name in averaged:
+        raw = metrics[name].get("val_raw_accuracy")
         if raw is not None and not np.isnan(raw).all():
-            own.append(f"{run.name} {np.nanmax(raw):.3f}")
-    decays = sorted({finals[r.name]["weight_average"] for r in averaged})
+            own.append(f"{name} {np.nanmax(raw):.3f}")
+    decays = sorted({finals[name]["weight_average"] for name in averaged})
     return ("Weights: every number above is of a moving average of the trained weights (decay "
             f"{', '.join(str(d) for d in decays)} per step, about the last {round(1 / (1 - decays[0]))} Adam steps; "
             "lab28.train.averaging), which is what early stopping watched and best.pt holds. Adam trained as the "
@@ -150,19 +182,22 @@ def _averaging_note(finals: dict, runs: list[Path]) -> str:
             + (f" Best validation top-1 of the trained weights themselves over the run: {', '.join(own)}." if own else ""))
 
 
-def _lambda_note(finals: dict, runs: list[Path]) -> str:
+def _lambda_note(finals: dict, metrics: dict) -> str:
     """The chosen lambda and how much of the joint objective the count term actually was (from metrics.csv)."""
-    joint = [r for r in runs if finals[r.name]["setting"] == "joint"]
+    joint = [name for name, f in finals.items() if f["setting"] == "joint"]
     if not joint:
         return "No joint setting in this suite."
-    f = finals[joint[0].name]
+    f = finals[joint[0]]
     lam = f["lambda"]
-    m = read_metrics_csv(joint[0] / "metrics.csv")
-    best = int(f["best_epoch"]) - 1
-    cls_loss, reg_loss = m["train_cls_loss"][best], m["train_reg_loss"][best]
-    share = lam * reg_loss / (cls_loss + lam * reg_loss)
-    return (f"The joint setting uses λ = {lam}. At its best epoch the training NLL was {cls_loss:.3f} and the SmoothL1 "
-            f"count loss {reg_loss:.3f}, so the count term made up {share:.0%} of the objective: an auxiliary signal "
-            "that shapes the shared features. The lab preset's λ = 3 was the best of λ = 0.3, 1, 3 and 6 (the seed "
-            "report's) in a comparison of joint runs on the dev split, by less than the spread between seeds; the "
-            "README has the figures (`--lam` sets it).")
+    m = metrics[joint[0]]
+    text = f"The joint setting uses λ = {lam}. "
+    if f["best_epoch"] is not None:
+        best = int(f["best_epoch"]) - 1
+        cls_loss, reg_loss = m["train_cls_loss"][best], m["train_reg_loss"][best]
+        share = lam * reg_loss / (cls_loss + lam * reg_loss)
+        text += (f"At its best epoch the training NLL was {cls_loss:.3f} and the SmoothL1 count loss {reg_loss:.3f}, "
+                 f"so the count term made up {share:.0%} of the objective: an auxiliary signal that shapes the shared "
+                 "features. ")
+    return text + ("The lab preset's λ = 3 was the best of λ = 0.3, 1, 3 and 6 (the seed report's) in a comparison of "
+                   "joint runs on the dev split, by less than the spread between seeds; the README has the figures "
+                   "(`--lam` sets it).")

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from lab28.gsn.config import GSNRunConfig, monitor_for
-from lab28.gsn.experiment import load_data, run_gsn
+from lab28.gsn.experiment import check_config, load_data, run_gsn
 from lab28.io_utils import atomic_write_json
 from lab28.run_folder import RunFolder, check_run_name
 from lab28.parallel import check_jobs, epoch_printer, run_in_workers, share_threads
@@ -42,13 +42,15 @@ def run_gsn_suite(base: GSNRunConfig, out_dir: str | Path, name: str = "gsn-suit
     """
     check_jobs(jobs)
     check_run_name(name)
+    configs = [setting_config(base, s) for s in settings]
+    for cfg in configs:  # each setting's own config (its monitor differs), before the suite folder exists
+        check_config(cfg)
     data = load_data(base)  # loaded (or generated) once, shared by all settings
     folder = RunFolder.create(out_dir, name)
     suite_dir = folder.path
     info = {"settings": list(settings), "jobs": jobs}
     with folder.suite(info):
         t0 = time.perf_counter()
-        configs = [setting_config(base, s) for s in settings]
         if jobs == 1:
             for cfg, setting in zip(configs, settings):
                 run_gsn(cfg, suite_dir, setting, data=data)

@@ -19,7 +19,10 @@ from lab28.gsn.augment import GSNAugment, GSNAugmentConfig
 from lab28.gsn.labels import (
     NUM_CLASSES, NUM_PAIRS, SHAPES, SPLITS_PER_PAIR, all_class_counts, class_to_pair, encode_counts,
 )
-from lab28.metrics import classification_metrics, confusion_matrix, per_class_scores, regression_metrics
+from lab28.metrics import (
+    CLASSIFICATION_METRICS, classification_metrics, confusion_matrix, per_class_scores, regression_metric_names,
+    regression_metrics,
+)
 
 SETTINGS = ("cls", "reg", "joint")
 # Pixel statistics of GSN images scaled to [0, 1] (fill ratio ~0.30): centring the input speeds up training.
@@ -92,6 +95,15 @@ class GSNTask:
         return classes, counts_pred.float()
 
     # -- metrics ----------------------------------------------------------------------------------------
+    def loss_names(self) -> tuple[str, ...]:
+        """Keys of `loss`: the total and its parts in this setting."""
+        parts = {"cls": ("cls_loss",), "reg": ("reg_loss",), "joint": ("cls_loss", "reg_loss")}
+        return ("loss", *parts[self.config.setting])
+
+    def metric_names(self) -> tuple[str, ...]:
+        """The scalar keys of `metrics` (per-pair ones, with a '/', are detail for the final JSON)."""
+        return (*CLASSIFICATION_METRICS, "pair_accuracy", *regression_metric_names(SHAPES))
+
     def metrics(self, outputs, targets) -> dict[str, float]:
         """All validation metrics for the concatenated outputs of a whole split."""
         pred_classes, pred_counts = self.predict(outputs)

@@ -34,6 +34,7 @@ FEATURES = 256
 # global sum-pool (`pooled`), centred on the training data (`centered`, needs init_from_data before training), or
 # both: the sum-pool, then centred (`pooled-centered`).
 FC_INITS = ("default", "pooled", "centered", "pooled-centered")
+HEADS = ("factored", "flat")
 
 
 class GSNBackbone(nn.Module):

@@ -78,7 +78,7 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu", resumable: b
         raise Lab28Error(f"{path}: not a lab28 checkpoint")
     version = state.get("format", 1)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise Lab28Error(f"{path}: not a lab28 checkpoint (format {version!r} is not a format number)")
+        raise Lab28Error(f"{path}: not a lab28 checkpoint (format {version!r} is not a version number)")
     if version > CHECKPOINT_FORMAT:
         raise Lab28Error(f"{path}: checkpoint format {version} is newer than this lab28 understands "
                          f"({CHECKPOINT_FORMAT}); upgrade lab28")

@@ -8,20 +8,45 @@ from pathlib import Path
 
 import torch
 
+from lab28.errors import Lab28Error
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+DEVICE_NAMES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    """The torch device for a device setting; `auto` picks the best this machine has.
+
+    An explicit device the machine lacks is refused here, in one line, rather than by the first tensor sent to it.
+    """
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        device = None
+    if device is None or device.type not in DEVICE_TYPES:
+        raise Lab28Error(f"unknown device {name!r}; use one of {', '.join(DEVICE_NAMES)}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise Lab28Error(f"device {name!r} requested but CUDA is not available on this machine "
+                             "(use device auto or cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise Lab28Error(f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA "
+                             "device(s)")
+    if device.type == "mps" and not _mps_available():
+        raise Lab28Error(f"device {name!r} requested but MPS (Apple GPU) is not available on this machine "
+                         "(use device auto or cpu)")
     return device
+
+
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
 @functools.lru_cache(maxsize=1)

@@ -146,6 +146,29 @@ class MetricsLog:
         atomic_write_text(self.path, buf.getvalue())
 
 
+# With weight averaging, each row also has these metrics of the trained weights themselves (see `fit`).
+RAW_METRICS = ("loss", "accuracy")
+
+
+def monitor_choices(task, config: TrainConfig) -> list[str]:
+    """The metrics.csv columns early stopping can watch, from what the task declares it reports: validation
+    losses and metrics, training losses, and with weight averaging the trained weights' own validation ones."""
+    losses, metrics = task.loss_names(), task.metric_names()
+    names = [f"val_{k}" for k in (*losses, *metrics)] + [f"train_{k}" for k in losses]
+    if config.weight_average:
+        names += [f"val_raw_{k}" for k in RAW_METRICS if k in (*losses, *metrics)]
+    return names
+
+
+def check_monitor(task, config: TrainConfig) -> None:
+    """Refuse an early-stopping monitor the run will not report, before the run starts rather than after epoch 1."""
+    choices = monitor_choices(task, config)
+    monitor = config.early_stopping.monitor
+    if monitor not in choices:
+        raise ValueError(f"early-stopping monitor {monitor!r} is not a metric of this run; choose one of: "
+                         f"{', '.join(choices)}")
+
+
 def _scalar_metrics(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     """Per-epoch rows keep the scalar summary metrics; per-pair/per-class detail goes to the final JSON."""
     return {f"{prefix}{k}": v for k, v in metrics.items() if "/" not in k}
@@ -173,6 +196,7 @@ def fit(
     of the weights (lab28.train.averaging); last.pt holds the trained weights and the average, to resume both.
     """
     config.validate()
+    check_monitor(task, config)
     run_dir = Path(run_dir)
     use_threads(config.threads)
     device = resolve_device(config.device)
@@ -237,7 +261,7 @@ def fit(
             row = {"epoch": epoch, **_scalar_metrics("train_", train_metrics), **_scalar_metrics("val_", val_metrics)}
             if average is not None:  # the trained weights themselves, for comparison (not monitored)
                 raw = evaluate(model, task, val_x, val_y, config, device, precision)
-                row.update({f"val_raw_{k}": raw[k] for k in ("loss", "accuracy") if k in raw})
+                row.update({f"val_raw_{k}": raw[k] for k in RAW_METRICS if k in raw})
             row["lr"] = current_lr(optimizer)
             row["train_time_s"] = train_time
             row["epoch_time_s"] = time.perf_counter() - t_epoch
