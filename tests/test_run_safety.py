@@ -350,3 +350,14 @@ def test_files_respect_the_umask(tmp_path):
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "runs").rglob("*") if p.is_file()}
     assert "best.pt" in modes and "metrics.csv" in modes and set(modes.values()) == {0o644}, modes
     assert (tmp_path / "private.txt").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", *QUICK, "--model", "simple-cnn"], "model 'simple-cnn' (a classify model) is not a gsn model; choose one of: shape-classifier"),
+    (["fashion", "train", "--model", "shape-classifier"], "choose one of: gated-cnn, simple-cnn, spatial-attention-cnn"),
+])
+def test_a_model_of_another_workload_is_a_one_line_error(tmp_path, capsys, args, fragment):
+    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(_error_lines(err)) == 1, err
+    assert not (tmp_path / "out").exists()

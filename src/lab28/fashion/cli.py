@@ -96,8 +96,9 @@ def run_fashion_train_from_args(args: argparse.Namespace) -> Path:
         run_dir = resume_fashion(args.resume)
     else:
         cfg = config_from_args(args, model=args.model)
-        if cfg.model.name not in available_models():
-            raise Lab28Error(f"unknown model {cfg.model.name!r}; choose one of: {', '.join(available_models())}")
+        if cfg.model.name not in available_models("classify"):
+            choices = ", ".join(available_models("classify"))
+            raise Lab28Error(f"unknown model {cfg.model.name!r}; choose one of: {choices}")
         name = args.name if args.name is not None else cfg.model.name
         run_dir = run_fashion(cfg, args.out, name, overwrite=args.overwrite)
     final = json.loads((run_dir / "final_metrics.json").read_text())
@@ -110,7 +111,7 @@ def run_fashion_suite_from_args(args: argparse.Namespace) -> Path:
     from lab28.models import available_models
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    unknown = [m for m in models if m not in available_models()]
+    unknown = [m for m in models if m not in available_models("classify")]
     if not models or unknown:
         raise Lab28Error(f"--models: unknown {', '.join(unknown) or '(none given)'}; "
                          f"choose from {', '.join(FASHION_MODELS)}")

@@ -33,7 +33,7 @@ GRID_RANDOM, GRID_MISTAKES = 24, 12  # prediction grid: random validation images
 
 
 def build_model(config: FashionRunConfig):
-    return create_model(config.model.name, dropout=config.model.dropout)
+    return create_model(config.model.name, workload="classify", dropout=config.model.dropout)
 
 
 # -- TensorBoard (optional) ----------------------------------------------------------------------------------

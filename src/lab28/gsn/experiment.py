@@ -48,7 +48,7 @@ def load_data(config: GSNRunConfig) -> tuple[GSNData, GSNData]:
 
 
 def build_model(config: GSNRunConfig):
-    return create_model(config.model.name, head=config.model.head, dropout=config.model.dropout,
+    return create_model(config.model.name, workload="gsn", head=config.model.head, dropout=config.model.dropout,
                         fc_init=config.model.fc_init, batchnorm=config.model.batchnorm, hidden=config.model.hidden)
 
 

@@ -102,17 +102,17 @@ class FashionCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-@register_model("simple-cnn")
+@register_model("simple-cnn", workload="classify")
 def simple_cnn(dropout: float = 0.4, num_classes: int = NUM_CLASSES) -> FashionCNN:
     return FashionCNN(ConvBlock, (32, 64, 128), dropout=dropout, num_classes=num_classes)
 
 
-@register_model("spatial-attention-cnn")
+@register_model("spatial-attention-cnn", workload="classify")
 def spatial_attention_cnn(dropout: float = 0.4, num_classes: int = NUM_CLASSES) -> FashionCNN:
     return FashionCNN(ConvBlock, (32, 64, 128), attention=True, dropout=dropout, num_classes=num_classes)
 
 
-@register_model("gated-cnn")
+@register_model("gated-cnn", workload="classify")
 def gated_cnn(dropout: float = 0.4, num_classes: int = NUM_CLASSES) -> FashionCNN:
     return FashionCNN(GatedConvBlock, (32, 48, 128), dropout=dropout, num_classes=num_classes)
 

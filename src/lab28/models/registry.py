@@ -9,27 +9,33 @@ import torch.nn as nn
 from lab28.errors import Lab28Error
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_WORKLOAD: dict[str, str] = {}  # model name -> the workload whose outputs it produces ("gsn", "classify")
 
 
-def register_model(name: str):
-    """Decorator: `@register_model("shape-classifier")` on a constructor. Duplicate names are refused."""
+def register_model(name: str, workload: str):
+    """Decorator: `@register_model("shape-classifier", workload="gsn")` on a constructor. Duplicate names are
+    refused; a model belongs to one workload, whose output contract it follows."""
 
     def decorator(fn: Callable[..., nn.Module]):
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
         _REGISTRY[name] = fn
+        _WORKLOAD[name] = workload
         return fn
 
     return decorator
 
 
-def available_models() -> list[str]:
-    return sorted(_REGISTRY)
+def available_models(workload: str | None = None) -> list[str]:
+    return sorted(name for name in _REGISTRY if workload is None or _WORKLOAD[name] == workload)
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
-    if name not in _REGISTRY:
-        raise Lab28Error(f"unknown model {name!r}; choose one of: {', '.join(available_models())}")
+def create_model(name: str, workload: str | None = None, **kwargs) -> nn.Module:
+    """Build a registered model; with `workload`, only one of that workload's (a one-line error otherwise)."""
+    if name not in _REGISTRY or (workload is not None and _WORKLOAD[name] != workload):
+        owner = f" (a {_WORKLOAD[name]} model)" if name in _WORKLOAD else ""
+        raise Lab28Error(f"model {name!r}{owner} is not a {workload or 'registered'} model; choose one of: "
+                         f"{', '.join(available_models(workload))}")
     return _REGISTRY[name](**kwargs)
 
 

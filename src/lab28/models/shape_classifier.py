@@ -167,7 +167,7 @@ class ShapeClassifier(nn.Module):
         return log_probs, counts
 
 
-@register_model("shape-classifier")
+@register_model("shape-classifier", workload="gsn")
 def shape_classifier(head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
                      batchnorm: bool = False, hidden: int = 0) -> ShapeClassifier:
     return ShapeClassifier(head=head, dropout=dropout, fc_init=fc_init, batchnorm=batchnorm, hidden=hidden)
