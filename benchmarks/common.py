@@ -46,7 +46,7 @@ def gsn_folder(data: str | None, n: int) -> Path:
     """The given GSN folder, or a synthetic one of n images written to a temporary folder (PNG files on disk)."""
     if data:
         return Path(data)
-    from lab28.gsn.synth import synth_gsn
+    from lab28.workloads.gsn.synth import synth_gsn
 
     root = Path(tempfile.mkdtemp(prefix="lab28-bench-"))
     synth_gsn(root, n=n, seed=0)

@@ -14,8 +14,8 @@ import torch
 
 from common import gpu_peak_mb, peak_rss_mb, save_result, sync
 
-from lab28.gsn.predict import predict_images
-from lab28.gsn.task import GSNTask, GSNTaskConfig
+from lab28.workloads.gsn.predict import predict_images
+from lab28.workloads.gsn.task import GSNTask, GSNTaskConfig
 from lab28.models import create_model
 from lab28.train.device import resolve_device, resolve_precision
 
@@ -31,7 +31,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device("auto")
     if args.run:
-        from lab28.gsn.evaluate import load_run_model
+        from lab28.workloads.gsn.evaluate import load_run_model
 
         model, config = load_run_model(__import__("pathlib").Path(args.run), device)
         task = GSNTask(config.task)

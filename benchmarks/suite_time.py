@@ -51,8 +51,8 @@ def main() -> None:
     args = parser.parse_args()
     total = None
     if args.data:
-        from lab28.gsn.config import preset
-        from lab28.gsn.suite import run_gsn_suite
+        from lab28.workloads.gsn.config import preset
+        from lab28.workloads.gsn.suite import run_gsn_suite
 
         cfg = preset("lab")
         cfg.data.path, cfg.train.threads = args.data, args.threads

@@ -30,8 +30,8 @@ from PIL import Image
 
 from common import gpu_peak_mb, gsn_folder, peak_rss_mb, save_result, sync
 
-from lab28.gsn.labels import HFLIP_PERM, ROT90_CCW_PERM, VFLIP_PERM, encode_counts
-from lab28.gsn.loader import load_gsn, read_labels_csv
+from lab28.workloads.gsn.labels import HFLIP_PERM, ROT90_CCW_PERM, VFLIP_PERM, encode_counts
+from lab28.workloads.gsn.loader import load_gsn, read_labels_csv
 from lab28.models import create_model
 from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.step import TrainStep, graphs_supported
@@ -148,8 +148,8 @@ def lab28_figures(model_name: str, task, tc, images, labels, device, steps: int,
 
 # -- workloads -----------------------------------------------------------------------------------------------------
 def gsn_workload(data: str | None, steps: int, device, cuda_graphs: bool) -> dict:
-    from lab28.gsn.config import preset
-    from lab28.gsn.task import GSNTask
+    from lab28.workloads.gsn.config import preset
+    from lab28.workloads.gsn.task import GSNTask
 
     folder = gsn_folder(data, n=max(2000, steps * 64))
     torch.manual_seed(1)
@@ -164,8 +164,8 @@ def gsn_workload(data: str | None, steps: int, device, cuda_graphs: bool) -> dic
 
 
 def fashion_workload(data: str | None, steps: int, device, cuda_graphs: bool) -> dict:
-    from lab28.fashion.config import preset
-    from lab28.fashion.task import FashionTask
+    from lab28.workloads.classify.config import preset
+    from lab28.workloads.classify.task import FashionTask
 
     n = max(4000, steps * 64)
     if data:

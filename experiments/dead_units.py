@@ -20,10 +20,10 @@ import argparse
 
 import torch
 
-from lab28.gsn.config import preset
-from lab28.gsn.experiment import build_model, load_data
-from lab28.gsn.task import GSNTask
-from lab28.models.shape_classifier import centered_init_
+from lab28.workloads.gsn.config import preset
+from lab28.workloads.gsn.experiment import build_model, load_data
+from lab28.workloads.gsn.task import GSNTask
+from lab28.workloads.gsn.models import centered_init_
 from lab28.train.trainer import _train_epoch, make_optimizer, make_scheduler
 
 CHUNK = 25  # steps between two counts

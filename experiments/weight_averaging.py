@@ -18,9 +18,9 @@ import argparse
 
 import torch
 
-from lab28.gsn.config import preset
-from lab28.gsn.experiment import build_model, init_from_training_data, load_data
-from lab28.gsn.task import GSNTask
+from lab28.workloads.gsn.config import preset
+from lab28.workloads.gsn.experiment import build_model, init_from_training_data, load_data
+from lab28.workloads.gsn.task import GSNTask
 from lab28.train.averaging import WeightAverage
 from lab28.train.step import TrainStep
 from lab28.train.trainer import evaluate, make_optimizer, run_epoch

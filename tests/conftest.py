@@ -15,7 +15,7 @@ def _isolated_cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def small_gsn(tmp_path_factory) -> Path:
     """A 60-image synthetic GSN set in the official layout (root/data/labels.csv + PNGs)."""
-    from lab28.gsn.synth import synth_gsn
+    from lab28.workloads.gsn.synth import synth_gsn
 
     root = tmp_path_factory.mktemp("gsn-small")
     synth_gsn(root, n=60, seed=7)

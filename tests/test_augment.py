@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from lab28.gsn import augment as A
-from lab28.gsn.labels import encode_counts
-from lab28.gsn.synth import DOWN, LEFT, RIGHT, UP, draw_shape
+from lab28.workloads.gsn import augment as A
+from lab28.workloads.gsn.labels import encode_counts
+from lab28.workloads.gsn.synth import DOWN, LEFT, RIGHT, UP, draw_shape
 
 TRIANGLES = (UP, RIGHT, DOWN, LEFT)
 
@@ -73,7 +73,7 @@ def test_probability_zero_is_identity_and_subset_size_follows_p():
 
 
 def test_class_is_recomputed_after_augmentation():
-    from lab28.gsn.task import GSNTask, GSNTaskConfig
+    from lab28.workloads.gsn.task import GSNTask, GSNTaskConfig
 
     task = GSNTask(GSNTaskConfig("joint"), A.GSNAugmentConfig(hflip=1.0))
     imgs = torch.zeros(4, 1, 28, 28, dtype=torch.uint8)
@@ -115,7 +115,7 @@ def test_invalid_probability_is_refused():
 
 def test_tta_maps_every_view_back_exactly():
     """A fake model that reads the true counts off a view must, through TTA, give the original's counts and class."""
-    from lab28.gsn.tta import DihedralTTA, apply_view, dihedral_views
+    from lab28.workloads.gsn.tta import DihedralTTA, apply_view, dihedral_views
 
     views = dihedral_views()
     assert len({(k, f) for k, f, _ in views}) == 8 and len({p for _, _, p in views}) == 8

@@ -190,7 +190,7 @@ def test_library_refuses_bad_files(case, tmp_path):
         else:
             (tmp_path / "a.zip").write_bytes(content)
             safe_extract_zip(tmp_path / "a.zip", tmp_path / "out")
-            from lab28.gsn.loader import find_labels_csv
+            from lab28.workloads.gsn.loader import find_labels_csv
 
             find_labels_csv(tmp_path / "out")
     message = str(info.value)
@@ -201,7 +201,7 @@ def test_library_refuses_bad_files(case, tmp_path):
 
 def test_odd_but_valid_pngs_are_converted(tmp_path):
     """16-bit greyscale keeps its top 8 bits; palette images use their palette's grey value."""
-    from lab28.gsn.loader import decode_png
+    from lab28.workloads.gsn.loader import decode_png
 
     arr16 = np.zeros((28, 28), np.uint16)
     arr16[3:6, 3:6] = 65535

@@ -25,7 +25,7 @@ from PIL import Image, ImageFile
 
 from lab28.cli import main
 from lab28.errors import Lab28Error
-from lab28.gsn.synth import synth_gsn
+from lab28.workloads.gsn.synth import synth_gsn
 
 HEADER = "name,squares,circles,up,right,down,left"
 ODD_NAMES = {"img_00037.png": "a,b.png", "img_00038.png": 'say "hi".png', "img_00039.png": "x, \"y\", z.png"}
@@ -251,7 +251,7 @@ def test_val_predictions_quote_odd_names(base):
 
 
 def test_odd_names_load_from_labels_csv(base):
-    from lab28.gsn.loader import load_gsn
+    from lab28.workloads.gsn.loader import load_gsn
 
     data = load_gsn(base / "gsn", use_cache=False)
     assert data.names[-3:] == list(ODD_NAMES.values()) and data.images.shape == (40, 1, 28, 28)

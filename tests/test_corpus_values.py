@@ -434,15 +434,15 @@ def test_declared_monitors_are_the_reported_metrics(workload, setting):
 
     torch.manual_seed(0)
     if workload == "gsn":
-        from lab28.gsn.labels import encode_counts
-        from lab28.gsn.task import GSNTask, GSNTaskConfig
+        from lab28.workloads.gsn.labels import encode_counts
+        from lab28.workloads.gsn.task import GSNTask, GSNTaskConfig
 
         task = GSNTask(GSNTaskConfig(setting=setting))
         outputs = (torch.randn(12, 135).log_softmax(1), torch.rand(12, 6) * 5)
         counts = torch.tensor([[4, 6, 0, 0, 0, 0], [0, 0, 2, 8, 0, 0]] * 6)
         targets = {"counts": counts, "classes": encode_counts(counts)}
     else:
-        from lab28.fashion.task import FashionTask, FashionTaskConfig
+        from lab28.workloads.classify.task import FashionTask, FashionTaskConfig
 
         task = FashionTask(FashionTaskConfig(label_smoothing=setting))
         outputs, targets = torch.randn(12, 10), {"labels": torch.arange(12) % 10}

@@ -20,9 +20,9 @@ REL = 2e-3
 
 
 def _fit_gsn(tmp_path, graphs: bool, **train):
-    from lab28.gsn.config import preset
-    from lab28.gsn.experiment import build_model, load_data
-    from lab28.gsn.task import GSNTask
+    from lab28.workloads.gsn.config import preset
+    from lab28.workloads.gsn.experiment import build_model, load_data
+    from lab28.workloads.gsn.task import GSNTask
 
     cfg = preset("quick", "joint")
     cfg.data.synth_n, cfg.data.val_size = 64 * 6 + 10 + 64, 64
@@ -65,9 +65,9 @@ def test_graph_step_follows_the_learning_rate_schedule(tmp_path):
 
 @needs_cuda
 def test_fashion_graph_step_with_shifts_and_erasing_matches_eager(tmp_path):
-    from lab28.fashion.config import preset
-    from lab28.fashion.experiment import build_model
-    from lab28.fashion.task import FashionTask
+    from lab28.workloads.classify.config import preset
+    from lab28.workloads.classify.experiment import build_model
+    from lab28.workloads.classify.task import FashionTask
 
     gen = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 10, (64 * 5 + 20,), generator=gen)

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from lab28.data import fetch
+from lab28.workloads.gsn import fetch as gsn_fetch
 from lab28.data.download import download_file, md5_of, safe_extract_zip
 from lab28.data.idx import write_idx
 from lab28.errors import Lab28Error
@@ -104,7 +105,7 @@ def _no_parts(folder: Path) -> bool:
 def test_fetch_gsn_downloads_extracts_and_is_idempotent(server, tmp_path):
     _gsn_zip(server.root / "data_gsn.zip")
     root = tmp_path / "cache"
-    data = fetch.fetch_gsn(root=root, url=server.url("data_gsn.zip"), timeout=5)
+    data = gsn_fetch.fetch_gsn(root=root, url=server.url("data_gsn.zip"), timeout=5)
     assert data == root / "gsn" / "data"
     assert (data / "labels.csv").read_text().splitlines()[0] == HEADER
     for row in ROWS:
@@ -114,16 +115,16 @@ def test_fetch_gsn_downloads_extracts_and_is_idempotent(server, tmp_path):
     assert not [p.name for p in (root / "gsn").iterdir() if p.name.startswith(".")]  # no staging left
 
     # Second call: valid copy on disk, so no request at all (even with a URL that would fail).
-    assert fetch.fetch_gsn(root=root, url=_closed_port_url(), timeout=5) == data
+    assert gsn_fetch.fetch_gsn(root=root, url=_closed_port_url(), timeout=5) == data
     assert server.requests == ["/data_gsn.zip"]
 
 
 def test_fetch_gsn_rebuilds_a_damaged_copy_from_the_cached_zip(server, tmp_path):
     _gsn_zip(server.root / "data_gsn.zip")
     root = tmp_path / "cache"
-    data = fetch.fetch_gsn(root=root, url=server.url("data_gsn.zip"), timeout=5)
+    data = gsn_fetch.fetch_gsn(root=root, url=server.url("data_gsn.zip"), timeout=5)
     (data / "img_1.png").unlink()
-    assert fetch.fetch_gsn(root=root, url=server.url("data_gsn.zip"), timeout=5) == data
+    assert gsn_fetch.fetch_gsn(root=root, url=server.url("data_gsn.zip"), timeout=5) == data
     assert (data / "img_1.png").is_file()
     assert server.requests == ["/data_gsn.zip"]  # the zip kept from the first run was reused
 
@@ -131,7 +132,7 @@ def test_fetch_gsn_rebuilds_a_damaged_copy_from_the_cached_zip(server, tmp_path)
 def test_fetch_gsn_archive_without_labels(server, tmp_path):
     _gsn_zip(server.root / "data_gsn.zip", labels=False)
     with pytest.raises(Lab28Error, match="archive has no data/labels.csv") as err:
-        fetch.fetch_gsn(root=tmp_path / "cache", url=server.url("data_gsn.zip"), timeout=5)
+        gsn_fetch.fetch_gsn(root=tmp_path / "cache", url=server.url("data_gsn.zip"), timeout=5)
     assert "data_gsn.zip" in str(err.value)
     assert not (tmp_path / "cache" / "gsn" / "data").exists()
     assert not (tmp_path / "cache" / "gsn" / "data_gsn.zip").exists()  # junk download is not kept
@@ -140,7 +141,7 @@ def test_fetch_gsn_archive_without_labels(server, tmp_path):
 def test_fetch_gsn_archive_missing_an_image(server, tmp_path):
     _gsn_zip(server.root / "data_gsn.zip", skip="img_2.png")
     with pytest.raises(Lab28Error, match="img_2.png") as err:
-        fetch.fetch_gsn(root=tmp_path / "cache", url=server.url("data_gsn.zip"), timeout=5)
+        gsn_fetch.fetch_gsn(root=tmp_path / "cache", url=server.url("data_gsn.zip"), timeout=5)
     assert ".unpacked" not in str(err.value)
     assert not (tmp_path / "cache" / "gsn" / "data").exists()
 
@@ -154,7 +155,7 @@ def test_fetch_gsn_refuses_escaping_members(server, tmp_path, member):
     _gsn_zip(server.root / "data_gsn.zip", extra={member: b"pwned"})
     root = tmp_path / "cache"
     with pytest.raises(Lab28Error) as err:
-        fetch.fetch_gsn(root=root, url=server.url("data_gsn.zip"), timeout=5)
+        gsn_fetch.fetch_gsn(root=root, url=server.url("data_gsn.zip"), timeout=5)
     assert "data_gsn.zip" in str(err.value) and repr(member) in str(err.value)
     assert not outside.exists()
     assert not [p for p in tmp_path.rglob("evil.txt")]
@@ -165,7 +166,7 @@ def test_fetch_gsn_unreachable_is_one_line_and_leaves_nothing(server, tmp_path):
     root = tmp_path / "cache"
     for url in (server.url("missing.zip"), _closed_port_url()):
         with pytest.raises(Lab28Error) as err:
-            fetch.fetch_gsn(root=root, url=url, timeout=5)
+            gsn_fetch.fetch_gsn(root=root, url=url, timeout=5)
         msg = str(err.value)
         assert "\n" not in msg and "data_gsn.zip" in msg and "--root/--data" in msg
         assert ("HTTP 404" in msg) if "missing" in url else ("connection refused" in msg)

@@ -8,11 +8,11 @@ import torch
 
 from lab28.data.idx import write_idx
 from lab28.errors import Lab28Error
-from lab28.fashion.config import config_from_dict, preset
-from lab28.fashion.data import CLASS_NAMES, FashionDataConfig, load_fashion, stratified_split
-from lab28.fashion.task import PIXEL_MEAN, PIXEL_STD, FashionTask, FashionTaskConfig
+from lab28.workloads.classify.config import config_from_dict, preset
+from lab28.workloads.classify.data import CLASS_NAMES, FashionDataConfig, load_fashion, stratified_split
+from lab28.workloads.classify.task import PIXEL_MEAN, PIXEL_STD, FashionTask, FashionTaskConfig
 from lab28.models import available_models, create_model
-from lab28.models.fashion_cnns import FASHION_MODELS, GatedConvBlock, SpatialAttention
+from lab28.workloads.classify.models import FASHION_MODELS, GatedConvBlock, SpatialAttention
 from lab28.models.registry import count_parameters
 
 

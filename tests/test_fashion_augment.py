@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lab28.fashion.augment import (
+from lab28.workloads.classify.augment import (
     FashionAugment, FashionAugmentConfig, hflip, rotate, rotate_images, shift_images, translate, vflip,
 )
 

@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-from lab28.fashion.cli import (
+from lab28.workloads.classify.cli import (
     add_fashion_suite_arguments, add_fashion_train_arguments, run_fashion_suite_from_args, run_fashion_train_from_args,
 )
-from lab28.fashion.config import preset
-from lab28.fashion.data import CLASS_NAMES
-from lab28.fashion.suite import run_fashion_suite
-from lab28.models.fashion_cnns import FASHION_MODELS
+from lab28.workloads.classify.config import preset
+from lab28.workloads.classify.data import CLASS_NAMES
+from lab28.workloads.classify.suite import run_fashion_suite
+from lab28.workloads.classify.models import FASHION_MODELS
 from test_fashion import write_fashion
 
 
@@ -74,7 +74,7 @@ def test_tensorboard_events_read_back(suite):
 
 
 def test_tensorboard_missing_is_a_note_not_a_failure(monkeypatch, capsys, tmp_path):
-    from lab28.fashion.experiment import TensorBoardLog
+    from lab28.workloads.classify.experiment import TensorBoardLog
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # makes the import raise ImportError
     assert TensorBoardLog.open(tmp_path / "tb") is None
@@ -119,8 +119,8 @@ def test_cli_train_flags_reach_the_config(tmp_path):
 def test_interrupted_fashion_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     """Ctrl-C in epoch 2 leaves an 'interrupted' folder; --resume ends where an uninterrupted run ends."""
     from lab28.errors import Lab28Error
-    from lab28.fashion.experiment import resume_fashion, run_fashion
-    from lab28.fashion.task import FashionTask
+    from lab28.workloads.classify.experiment import resume_fashion, run_fashion
+    from lab28.workloads.classify.task import FashionTask
 
     data = write_fashion(tmp_path / "data")
     cfg = tiny_config(data)

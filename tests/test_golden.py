@@ -23,7 +23,7 @@ SKIP_COLUMNS = ("time", "per_s")  # wall-clock columns
 
 def _gsn_run(tmp: Path) -> Path:
     from lab28.cli import main
-    from lab28.gsn.synth import synth_gsn
+    from lab28.workloads.gsn.synth import synth_gsn
 
     synth_gsn(tmp / "gsn", n=600, seed=11)
     assert main(["train", "--data", str(tmp / "gsn"), "--preset", "lab", "--setting", "joint", "--val-size", "100",

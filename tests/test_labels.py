@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from lab28.gsn import labels as L
+from lab28.workloads.gsn import labels as L
 
 
 def test_encoding_follows_the_guide_formula_for_every_class():

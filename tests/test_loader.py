@@ -12,8 +12,8 @@ from PIL import Image
 
 from conftest import SHARED_DATA, copy_dataset
 from lab28.errors import Lab28Error
-from lab28.gsn.loader import load_gsn, read_labels_csv
-from lab28.gsn.synth import generate
+from lab28.workloads.gsn.loader import load_gsn, read_labels_csv
+from lab28.workloads.gsn.synth import generate
 
 
 def test_round_trip_matches_generator(small_gsn):

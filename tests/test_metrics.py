@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from lab28.gsn.labels import encode_counts
-from lab28.gsn.task import GSNTask, GSNTaskConfig, nearest_class, pair_confusion, pair_metrics
+from lab28.workloads.gsn.labels import encode_counts
+from lab28.workloads.gsn.task import GSNTask, GSNTaskConfig, nearest_class, pair_confusion, pair_metrics
 from lab28.metrics import classification_metrics, confusion_matrix, per_class_scores, regression_metrics
 
 

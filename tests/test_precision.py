@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from lab28.gsn.config import preset
-from lab28.gsn.experiment import run_gsn
+from lab28.workloads.gsn.config import preset
+from lab28.workloads.gsn.experiment import run_gsn
 from lab28.train import device as D
 
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from lab28.errors import Lab28Error
-from lab28.gsn.config import preset
-from lab28.gsn.experiment import run_gsn
+from lab28.workloads.gsn.config import preset
+from lab28.workloads.gsn.experiment import run_gsn
 
 TINY = ["--synth", "--preset", "quick", "--synth-n", "240", "--val-size", "48", "--epochs", "5", "--patience", "10",
         "--batch-size", "32", "--threads", "1"]
@@ -97,7 +97,7 @@ def test_same_seed_same_run(tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
-    from lab28.gsn.task import GSNTask
+    from lab28.workloads.gsn.task import GSNTask
 
     original = GSNTask.loss
     calls = {"n": 0}
@@ -123,8 +123,8 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
 
 
 def test_finish_ends_an_interrupted_run_where_it_stands(tmp_path, monkeypatch):
-    from lab28.gsn.experiment import resume_gsn
-    from lab28.gsn.task import GSNTask
+    from lab28.workloads.gsn.experiment import resume_gsn
+    from lab28.workloads.gsn.task import GSNTask
 
     original, calls = GSNTask.prepare_batch, {"n": 0}
 
@@ -153,7 +153,7 @@ def test_finish_ends_an_interrupted_run_where_it_stands(tmp_path, monkeypatch):
 def test_interrupt_is_reported_even_when_a_checkpoint_write_failed(tmp_path, monkeypatch, capsys):
     """A failed background write must not replace the training error: the run still says 'interrupted'."""
     import lab28.train.checkpoint as checkpoint
-    from lab28.gsn.task import GSNTask
+    from lab28.workloads.gsn.task import GSNTask
 
     original, calls = GSNTask.prepare_batch, {"n": 0}
 

@@ -59,7 +59,7 @@ def test_resume_never_runs_code_from_a_checkpoint(finished_run, tmp_path, capsys
 
 
 def test_fashion_resume_never_runs_code_from_a_checkpoint(tmp_path, capsys):
-    from lab28.fashion.config import preset
+    from lab28.workloads.classify.config import preset
 
     marker = tmp_path / "pwned"
     run = tmp_path / "fashion-run"
@@ -99,8 +99,8 @@ def test_eval_and_predict_never_run_code_from_best_pt(finished_run, tmp_path, ca
 def test_resume_checks_the_checkpoint_structure_first(tmp_path, capsys, monkeypatch, damage, fragment):
     """A last.pt of the right kind but edited: one line naming it, before any training starts."""
     import lab28.train.trainer as trainer
-    from lab28.gsn.config import preset
-    from lab28.gsn.experiment import run_gsn
+    from lab28.workloads.gsn.config import preset
+    from lab28.workloads.gsn.experiment import run_gsn
     from lab28.train.trainer import TrainingInterrupted
 
     cfg = preset("quick", "joint")
@@ -163,7 +163,7 @@ def _tree(path: Path) -> dict[str, bytes]:
 
 
 def test_overwrite_keeps_the_old_run_when_the_new_one_fails(finished_run, tmp_path, capsys, monkeypatch):
-    from lab28.gsn.task import GSNTask
+    from lab28.workloads.gsn.task import GSNTask
 
     out = tmp_path / "runs"
     shutil.copytree(finished_run, out / "run")
@@ -307,7 +307,7 @@ def test_sigterm_interrupts_cleanly_and_the_run_resumes_from_another_directory(t
     import sys
     import time
 
-    from lab28.gsn.synth import synth_gsn
+    from lab28.workloads.gsn.synth import synth_gsn
 
     home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
     elsewhere.mkdir()

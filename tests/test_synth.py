@@ -1,4 +1,4 @@
-"""Tests for the synthetic GSN generator (lab28.gsn.synth)."""
+"""Tests for the synthetic GSN generator (lab28.workloads.gsn.synth)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from lab28.errors import Lab28Error
-from lab28.gsn.labels import SHAPES, validate_counts_row
-from lab28.gsn.synth import (
+from lab28.workloads.gsn.labels import SHAPES, validate_counts_row
+from lab28.workloads.gsn.synth import (
     CIRCLE,
     DOWN,
     LEFT,

@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from lab28.gsn.config import preset
-from lab28.gsn.experiment import run_gsn
+from lab28.workloads.gsn.config import preset
+from lab28.workloads.gsn.experiment import run_gsn
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +51,9 @@ def test_same_name_never_overwrites(tiny_run):
 
 
 def test_best_checkpoint_matches_final_metrics(tiny_run):
-    from lab28.gsn.evaluate import load_run_model
-    from lab28.gsn.experiment import load_data
-    from lab28.gsn.task import GSNTask
+    from lab28.workloads.gsn.evaluate import load_run_model
+    from lab28.workloads.gsn.experiment import load_data
+    from lab28.workloads.gsn.task import GSNTask
     from lab28.train.trainer import evaluate
 
     run_dir, cfg, _ = tiny_run
@@ -112,8 +112,8 @@ def test_a_negative_hidden_width_is_refused():
 
 
 def _normalised_synthetic_images(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    from lab28.gsn.synth import generate
-    from lab28.gsn.task import GSNTask, GSNTaskConfig
+    from lab28.workloads.gsn.synth import generate
+    from lab28.workloads.gsn.task import GSNTask, GSNTaskConfig
 
     images, counts = generate(n, seed=seed)
     images, counts = torch.from_numpy(images).unsqueeze(1), torch.from_numpy(counts).long()
@@ -167,7 +167,7 @@ def test_init_from_data_is_a_no_op_for_the_other_starts():
 
 def test_a_run_starts_from_its_first_training_images_only(tmp_path, monkeypatch):
     """run_gsn's start reads the first 512 training images: never the validation split."""
-    from lab28.gsn.experiment import build_model, init_from_training_data, load_data
+    from lab28.workloads.gsn.experiment import build_model, init_from_training_data, load_data
 
     cfg = preset("quick", "joint")
     cfg.data.synth_n, cfg.data.val_size, cfg.model.fc_init = 700, 100, "centered"
@@ -180,7 +180,7 @@ def test_a_run_starts_from_its_first_training_images_only(tmp_path, monkeypatch)
     assert first.mean(0).abs().max() < 1e-3 and torch.allclose(first.std(0), torch.ones(256), atol=1e-3)
     assert not torch.allclose(_pre_activations(model, x[600:]).std(0), torch.ones(256), atol=1e-3)
     # ... and run_gsn itself applies that start before training.
-    import lab28.gsn.experiment as experiment
+    import lab28.workloads.gsn.experiment as experiment
 
     started = {}
     monkeypatch.setattr(experiment, "_train_and_finalize",

@@ -58,7 +58,7 @@ def test_config_refuses_a_decay_of_one():
 
 
 def _tiny_config(epochs: int):
-    from lab28.gsn.config import preset
+    from lab28.workloads.gsn.config import preset
 
     cfg = preset("quick", "joint")
     cfg.data.synth_n, cfg.data.val_size = 200, 40
@@ -69,8 +69,8 @@ def _tiny_config(epochs: int):
 
 def test_a_run_monitors_and_saves_the_average_and_resumes_it(tmp_path):
     """best.pt holds the averaged weights (what was evaluated); last.pt holds both, and resuming continues both."""
-    from lab28.gsn.experiment import build_model, load_data
-    from lab28.gsn.task import GSNTask
+    from lab28.workloads.gsn.experiment import build_model, load_data
+    from lab28.workloads.gsn.task import GSNTask
     from lab28.train.checkpoint import load_checkpoint
     from lab28.train.trainer import fit
 

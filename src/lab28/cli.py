@@ -13,7 +13,7 @@ from lab28.errors import Lab28Error, describe_os_error
 
 
 def _cmd_data_synth(args) -> None:
-    from lab28.gsn.synth import synth_gsn
+    from lab28.workloads.gsn.synth import synth_gsn
 
     if args.n < 1:
         raise Lab28Error(f"--n must be at least 1, got {args.n}")
@@ -25,7 +25,8 @@ def _cmd_data_synth(args) -> None:
 
 
 def _cmd_data_fetch(args) -> None:
-    from lab28.data.fetch import fetch_fashion_mnist, fetch_gsn
+    from lab28.data.fetch import fetch_fashion_mnist
+    from lab28.workloads.gsn.fetch import fetch_gsn
 
     if args.dataset == "gsn":
         path = fetch_gsn(Path(args.root) if args.root else None, url=args.url)
@@ -35,7 +36,7 @@ def _cmd_data_fetch(args) -> None:
 
 
 def _cmd_data_show(args) -> None:
-    from lab28.gsn.explore import show_gsn
+    from lab28.workloads.gsn.explore import show_gsn
 
     paths = show_gsn(args.root, synth=args.synth, out_dir=args.out, n=args.n, seed=args.seed, overwrite=args.overwrite)
     for p in paths:
@@ -43,9 +44,9 @@ def _cmd_data_show(args) -> None:
 
 
 def _run_config(args):
-    from lab28.gsn.cli_flags import apply_run_flags
+    from lab28.workloads.gsn.cli_flags import apply_run_flags
     from lab28.config_io import load_config_file
-    from lab28.gsn.config import config_from_dict, preset
+    from lab28.workloads.gsn.config import config_from_dict, preset
 
     if getattr(args, "config", None):
         cfg = load_config_file(args.config, config_from_dict)
@@ -64,7 +65,7 @@ def _run_config(args):
 
 
 def _cmd_train(args) -> None:
-    from lab28.gsn.experiment import resume_gsn, run_gsn
+    from lab28.workloads.gsn.experiment import resume_gsn, run_gsn
 
     if args.finish and not args.resume:
         raise Lab28Error("--finish goes with --resume RUN_DIR")
@@ -80,7 +81,7 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_suite(args) -> None:
-    from lab28.gsn.suite import run_gsn_suite
+    from lab28.workloads.gsn.suite import run_gsn_suite
 
     cfg = _run_config(args)
     name = args.name if args.name is not None else f"gsn-suite-{args.preset}"
@@ -89,14 +90,14 @@ def _cmd_suite(args) -> None:
 
 
 def _cmd_eval(args) -> None:
-    from lab28.gsn.evaluate import evaluate_run
+    from lab28.workloads.gsn.evaluate import evaluate_run
 
     out = evaluate_run(args.run_dir, args.data, out_path=args.out, device=args.device, tta=args.tta)
     print(f"wrote {out}")
 
 
 def _cmd_predict(args) -> None:
-    from lab28.gsn.predict import predict_run
+    from lab28.workloads.gsn.predict import predict_run
 
     path, text, skipped = predict_run(args.run_dir, args.images, out_path=args.out, device=args.device)
     print(f"wrote {path}" if path else text, end="" if not path else "\n")
@@ -107,19 +108,19 @@ def _cmd_predict(args) -> None:
 
 
 def _cmd_fashion_train(args) -> None:
-    from lab28.fashion.cli import run_fashion_train_from_args
+    from lab28.workloads.classify.cli import run_fashion_train_from_args
 
     run_fashion_train_from_args(args)
 
 
 def _cmd_fashion_suite(args) -> None:
-    from lab28.fashion.cli import run_fashion_suite_from_args
+    from lab28.workloads.classify.cli import run_fashion_suite_from_args
 
     run_fashion_suite_from_args(args)
 
 
 def _cmd_fashion_report(args) -> None:
-    from lab28.fashion.report import write_report
+    from lab28.workloads.classify.report import write_report
 
     print(f"wrote {write_report(args.suite_dir)}")
 
@@ -131,9 +132,9 @@ def _cmd_report(args) -> None:
     suite_json = Path(args.suite_dir) / "suite.json"
     info = read_run_json(suite_json) if suite_json.is_file() else {}
     if "runs" in info:
-        from lab28.fashion.report import write_report
+        from lab28.workloads.classify.report import write_report
     else:
-        from lab28.gsn.report import write_report
+        from lab28.workloads.gsn.report import write_report
     print(f"wrote {write_report(args.suite_dir)}")
 
 
@@ -151,7 +152,7 @@ JOBS_HELP = ("{what} trained at once in worker processes (the cores are shared o
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lab28.gsn.cli_flags import add_run_flags
+    from lab28.workloads.gsn.cli_flags import add_run_flags
 
     fmt = _HelpFormatter
     parser = argparse.ArgumentParser(prog="lab28", description="Deep-learning experiments on 28x28 images.")
@@ -231,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_fashion_suite_parser(parser) -> None:
-    from lab28.fashion.cli import add_fashion_suite_arguments
+    from lab28.workloads.classify.cli import add_fashion_suite_arguments
 
     parser.add_argument("--jobs", type=int, default=1, help=JOBS_HELP.format(what="models"))
     add_fashion_suite_arguments(parser)
@@ -240,7 +241,7 @@ def _add_fashion_suite_parser(parser) -> None:
 
 def _add_fashion_commands(sub, fmt) -> None:
     # A command group of its own: its flags (--epochs, --hflip, ...) map to Fashion-MNIST config fields.
-    from lab28.fashion.cli import add_fashion_train_arguments
+    from lab28.workloads.classify.cli import add_fashion_train_arguments
 
     fashion = sub.add_parser("fashion", help="Fashion-MNIST: train one CNN or compare the three").add_subparsers(
         dest="fashion_cmd", required=True)

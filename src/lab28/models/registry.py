@@ -26,12 +26,21 @@ def register_model(name: str, workload: str):
     return decorator
 
 
+def _builtin_models() -> None:
+    # The workloads table is the plug-in point: the registry asks it to register its models, never a workload.
+    from lab28.workloads import import_models
+
+    import_models()
+
+
 def available_models(workload: str | None = None) -> list[str]:
+    _builtin_models()
     return sorted(name for name in _REGISTRY if workload is None or _WORKLOAD[name] == workload)
 
 
 def create_model(name: str, workload: str | None = None, **kwargs) -> nn.Module:
     """Build a registered model; with `workload`, only one of that workload's (a one-line error otherwise)."""
+    _builtin_models()
     if name not in _REGISTRY or (workload is not None and _WORKLOAD[name] != workload):
         owner = f" (a {_WORKLOAD[name]} model)" if name in _WORKLOAD else ""
         raise Lab28Error(f"model {name!r}{owner} is not a {workload or 'registered'} model; choose one of: "

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab28.config_io import check_finite, check_seed, from_dict
-from lab28.gsn.augment import GSNAugmentConfig
-from lab28.gsn.task import GSNTask, GSNTaskConfig
-from lab28.models.shape_classifier import FC_INITS, HEADS
+from lab28.workloads.gsn.augment import GSNAugmentConfig
+from lab28.workloads.gsn.task import GSNTask, GSNTaskConfig
+from lab28.workloads.gsn.models import FC_INITS, HEADS
 from lab28.train.config import TrainConfig
 from lab28.train.trainer import check_monitor
 from lab28.train.early_stopping import EarlyStoppingConfig
@@ -39,7 +39,7 @@ class GSNDataConfig:
 @dataclass
 class GSNModelConfig:
     name: str = "shape-classifier"
-    head: str = "factored"  # factored | flat (see lab28.models.shape_classifier)
+    head: str = "factored"  # factored | flat (see lab28.workloads.gsn.models)
     dropout: float = 0.5  # dropout on the 256 features before both heads
     fc_init: str = "default"  # default | pooled: start weights of the backbone's big Linear (architecture unchanged)
     batchnorm: bool = False  # BatchNorm1d on the 256 features before the heads (part of the heads)

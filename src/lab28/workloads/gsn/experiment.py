@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 from lab28.errors import Lab28Error
-from lab28.gsn.config import GSNRunConfig
-from lab28.gsn.labels import SHAPES
-from lab28.gsn.loader import GSNData, load_gsn
-from lab28.gsn.task import GSNTask
+from lab28.workloads.gsn.config import GSNRunConfig
+from lab28.workloads.gsn.labels import SHAPES
+from lab28.workloads.gsn.loader import GSNData, load_gsn
+from lab28.workloads.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json, atomic_write_text
 from lab28.models import create_model
 from lab28.run_folder import RunFolder, check_run_name
@@ -34,7 +34,7 @@ def load_data(config: GSNRunConfig) -> tuple[GSNData, GSNData]:
     if dc.path:
         data = load_gsn(dc.path)
     else:
-        from lab28.gsn.synth import generate
+        from lab28.workloads.gsn.synth import generate
 
         images, counts = generate(dc.synth_n, seed=dc.synth_seed)
         data = GSNData(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(counts).long(),
@@ -120,7 +120,7 @@ def resume_gsn(run_dir: str | Path, draw_figures: bool = True, finish: bool = Fa
     finish=True trains no further: the run is finalized (best weights evaluated, figures, final metrics) as it
     stands, and its stop reason says that the user ended it.
     """
-    from lab28.gsn.config import config_from_dict
+    from lab28.workloads.gsn.config import config_from_dict
 
     run_dir = Path(run_dir)
     folder = RunFolder.open_existing(run_dir)
@@ -151,7 +151,7 @@ def _train_and_finalize(run_dir, config, model, train, val, device, precision, d
                   extra_state={"config": config.to_dict()}, resume=resume, on_epoch=on_epoch)
     finalize_run(run_dir, config, model, task, val, summary, device, precision)
     if draw_figures:
-        from lab28.gsn.figures import draw_run_figures
+        from lab28.workloads.gsn.figures import draw_run_figures
 
         draw_run_figures(run_dir)
 
@@ -173,7 +173,7 @@ def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val:
     model.load_state_dict(best["model"])
     outputs, targets = predict_outputs(model, task, val.images, val.counts, config.train, device, precision)
     final = metrics_from_outputs(task, outputs, targets)
-    from lab28.gsn.tta import DihedralTTA
+    from lab28.workloads.gsn.tta import DihedralTTA
 
     final_tta = evaluate(DihedralTTA(model), task, val.images, val.counts, config.train, device, precision)
     cm = task.confusion(outputs, targets).numpy()
@@ -189,7 +189,7 @@ def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val:
     result = {
         "setting": config.task.setting, "lambda": config.task.lam,
         "val": final,
-        # The same weights, answers averaged over the 8 flips/quarter turns (see lab28.gsn.tta).
+        # The same weights, answers averaged over the 8 flips/quarter turns (see lab28.workloads.gsn.tta).
         "val_tta": {k: v for k, v in final_tta.items() if "/" not in k},
         "dead_features": dead, "dead_feature_count": int((rates == 0).sum()),
         **{k: v for k, v in summary.items() if k != "history"},

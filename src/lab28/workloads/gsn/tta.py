@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from lab28.gsn.augment import _compose
-from lab28.gsn.labels import HFLIP_PERM, NUM_CLASSES, ROT90_CCW_PERM, all_class_counts, encode_counts
+from lab28.workloads.gsn.augment import _compose
+from lab28.workloads.gsn.labels import HFLIP_PERM, NUM_CLASSES, ROT90_CCW_PERM, all_class_counts, encode_counts
 
 IDENTITY = tuple(range(6))
 

@@ -2,7 +2,7 @@
 
 Each transform picks its own random subset of the batch with its own probability (default 0: off), so a whole
 batch is augmented with a few tensor ops on whatever device it lives on. Geometry permutes the six counts
-exactly (see `lab28.gsn.labels`); the class is never stored here, it is re-encoded from the returned counts.
+exactly (see `lab28.workloads.gsn.labels`); the class is never stored here, it is re-encoded from the returned counts.
 Images are float tensors N x 1 x 28 x 28 in [0, 1] (photometric transforms need floats).
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from lab28.augment_ops import pick, random_erase
-from lab28.gsn.labels import HFLIP_PERM, ROT90_CCW_PERM, VFLIP_PERM
+from lab28.workloads.gsn.labels import HFLIP_PERM, ROT90_CCW_PERM, VFLIP_PERM
 
 
 def _compose(first: tuple[int, ...], then: tuple[int, ...]) -> tuple[int, ...]:

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from lab28.errors import Lab28Error, file_error
-from lab28.gsn.evaluate import load_run_model
-from lab28.gsn.labels import SHAPES, class_name, pair_name
-from lab28.gsn.loader import decode_png
-from lab28.gsn.task import GSNTask
+from lab28.workloads.gsn.evaluate import load_run_model
+from lab28.workloads.gsn.labels import SHAPES, class_name, pair_name
+from lab28.workloads.gsn.loader import decode_png
+from lab28.workloads.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_text
 from lab28.train.device import autocast, resolve_device, resolve_precision
 

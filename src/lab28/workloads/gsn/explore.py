@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from lab28.errors import Lab28Error
-from lab28.gsn.augment import GSNAugment, GSNAugmentConfig
-from lab28.gsn.labels import NUM_CLASSES, NUM_PAIRS, SHAPES, SPLITS_PER_PAIR, encode_counts, pair_name
+from lab28.workloads.gsn.augment import GSNAugment, GSNAugmentConfig
+from lab28.workloads.gsn.labels import NUM_CLASSES, NUM_PAIRS, SHAPES, SPLITS_PER_PAIR, encode_counts, pair_name
 from lab28.io_utils import ensure_folder
 from lab28.plotting import plt, save
 
@@ -54,7 +54,7 @@ def plot_examples(images: torch.Tensor, counts: torch.Tensor, path: Path, title:
 
 def show_gsn(root: str | None, synth: bool, out_dir: str | Path, n: int = 16, seed: int = 0,
              overwrite: bool = False, augment: GSNAugmentConfig | None = None) -> list[Path]:
-    from lab28.gsn.loader import load_gsn
+    from lab28.workloads.gsn.loader import load_gsn
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -64,7 +64,7 @@ def show_gsn(root: str | None, synth: bool, out_dir: str | Path, n: int = 16, se
     if existing and not overwrite:
         raise Lab28Error(f"{out_dir}: already holds {', '.join(existing)} (use --overwrite to replace)")
     if synth:
-        from lab28.gsn.synth import generate
+        from lab28.workloads.gsn.synth import generate
 
         imgs, counts = generate(2000, seed=seed)
         images, counts, source = torch.from_numpy(imgs).unsqueeze(1), torch.from_numpy(counts), "synthetic"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lab28.gsn.augment import GSNAugment, GSNAugmentConfig
-from lab28.gsn.labels import (
+from lab28.workloads.gsn.augment import GSNAugment, GSNAugmentConfig
+from lab28.workloads.gsn.labels import (
     NUM_CLASSES, NUM_PAIRS, SHAPES, SPLITS_PER_PAIR, all_class_counts, class_to_pair, encode_counts,
 )
 from lab28.metrics import (
@@ -132,7 +132,7 @@ def pair_metrics(cm: torch.Tensor) -> dict[str, float]:
     `pair_exact_accuracy/<pair>`: top-1 class accuracy within each true pair.
     `pair_type_accuracy/<pair>`: fraction of that pair's images with the right pair.
     """
-    from lab28.gsn.labels import pair_name
+    from lab28.workloads.gsn.labels import pair_name
 
     pcm = pair_confusion(cm).double()
     total = pcm.sum().item()

@@ -7,10 +7,10 @@ from pathlib import Path
 import torch
 
 from lab28.errors import Lab28Error
-from lab28.gsn.config import config_from_dict
-from lab28.gsn.experiment import build_model
-from lab28.gsn.loader import load_gsn
-from lab28.gsn.task import GSNTask
+from lab28.workloads.gsn.config import config_from_dict
+from lab28.workloads.gsn.experiment import build_model
+from lab28.workloads.gsn.loader import load_gsn
+from lab28.workloads.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json
 from lab28.runfiles import read_run_json
 from lab28.train.checkpoint import load_checkpoint
@@ -55,7 +55,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_path: str | Path
     result = {"run": str(run_dir), "data": data.source, "images": len(data),
               "metrics": evaluate(model, task, data.images, data.counts, config.train, dev, precision)}
     if tta:
-        from lab28.gsn.tta import DihedralTTA
+        from lab28.workloads.gsn.tta import DihedralTTA
 
         result["metrics_tta"] = evaluate(DihedralTTA(model), task, data.images, data.counts, config.train, dev, precision)
     out = Path(out_path) if out_path else run_dir / f"eval-{Path(data.source).parent.name or 'data'}.json"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab28.gsn.labels import NUM_PAIRS, SPLITS_PER_PAIR, pair_name
+from lab28.workloads.gsn.labels import NUM_PAIRS, SPLITS_PER_PAIR, pair_name
 from lab28.plotting import plt, save
 from lab28.runfiles import read_matrix, read_metrics_csv
 
@@ -99,7 +99,7 @@ def plot_dead_neurons(rates: np.ndarray, path: Path) -> None:
 
 def draw_run_figures(run_dir: str | Path) -> list[Path]:
     """All per-run figures into run_dir/figures; returns their paths."""
-    from lab28.gsn.task import pair_confusion
+    from lab28.workloads.gsn.task import pair_confusion
     import torch
 
     run_dir = Path(run_dir)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from lab28.errors import Lab28Error
-from lab28.fashion.data import CLASS_NAMES
+from lab28.workloads.classify.data import CLASS_NAMES
 from lab28.runfiles import (
     NUMBER, TEXT, check_fields, check_numbers, check_run_folder, environment_line, read_matrix, read_metrics_csv,
     read_run_summary, suite_run_names,

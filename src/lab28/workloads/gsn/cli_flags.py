@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from lab28.config_io import add_config_flags, apply_config_flags
-from lab28.gsn.config import GSNRunConfig, preset
+from lab28.workloads.gsn.config import GSNRunConfig, preset
 from lab28.train.config import TRAIN_FLAGS
 
 # flag -> (config path, help text with unit). The flag names are the field names; `--data` is data.path.

@@ -25,7 +25,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from lab28.errors import Lab28Error, file_error
-from lab28.gsn.labels import NUM_SHAPES, SHAPES, encode_counts, validate_counts_row
+from lab28.workloads.gsn.labels import NUM_SHAPES, SHAPES, encode_counts, validate_counts_row
 from lab28.io_utils import atomic_torch_save, user_cache_dir
 
 HEADER = ("name",) + SHAPES

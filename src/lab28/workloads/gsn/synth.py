@@ -32,7 +32,7 @@ from PIL import Image
 
 from lab28.errors import file_error
 from lab28.io_utils import replace_folder
-from lab28.gsn.labels import NUM_SHAPES, PAIRS, SHAPES, TOTAL_SHAPES, validate_counts_row
+from lab28.workloads.gsn.labels import NUM_SHAPES, PAIRS, SHAPES, TOTAL_SHAPES, validate_counts_row
 
 IMAGE_SIZE = 28
 SHAPE_KINDS = NUM_SHAPES  # 0 square, 1 circle, 2 up, 3 right, 4 down, 5 left (column order of labels.csv)

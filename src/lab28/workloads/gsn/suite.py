@@ -6,8 +6,8 @@ import copy
 import time
 from pathlib import Path
 
-from lab28.gsn.config import GSNRunConfig, monitor_for
-from lab28.gsn.experiment import check_config, load_data, run_gsn
+from lab28.workloads.gsn.config import GSNRunConfig, monitor_for
+from lab28.workloads.gsn.experiment import check_config, load_data, run_gsn
 from lab28.io_utils import atomic_write_json
 from lab28.run_folder import RunFolder, check_run_name
 from lab28.parallel import check_jobs, epoch_printer, run_in_workers, share_threads
@@ -59,7 +59,7 @@ def run_gsn_suite(base: GSNRunConfig, out_dir: str | Path, name: str = "gsn-suit
             run_in_workers(_run_setting_quietly, [(cfg, suite_dir, s, data) for cfg, s in zip(configs, settings)],
                            jobs)
         info["total_runtime_s"] = time.perf_counter() - t0
-    from lab28.gsn.report import write_report
+    from lab28.workloads.gsn.report import write_report
 
     write_report(suite_dir)
     return suite_dir

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from lab28.errors import Lab28Error
-from lab28.fashion.config import FashionRunConfig, config_from_dict
-from lab28.fashion.data import CLASS_NAMES, FashionSplits, Split, load_fashion
-from lab28.fashion.task import FashionTask
+from lab28.workloads.classify.config import FashionRunConfig, config_from_dict
+from lab28.workloads.classify.data import CLASS_NAMES, FashionSplits, Split, load_fashion
+from lab28.workloads.classify.task import FashionTask
 from lab28.runfiles import write_matrix
 from lab28.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 from lab28.run_folder import RunFolder, check_run_name
@@ -174,7 +174,7 @@ def _train_and_finalize(run_dir: Path, config: FashionRunConfig, splits: Fashion
         summary["params"] = params
         result = finalize_run(run_dir, config, model, task, splits, summary, device, precision)
         if draw_figures:
-            from lab28.fashion.report import draw_run_figures
+            from lab28.workloads.classify.report import draw_run_figures
 
             draw_run_figures(run_dir)
         if tb is not None:

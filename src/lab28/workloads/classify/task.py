@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lab28.fashion.augment import FashionAugment, FashionAugmentConfig
-from lab28.fashion.data import CLASS_NAMES, NUM_CLASSES
+from lab28.workloads.classify.augment import FashionAugment, FashionAugmentConfig
+from lab28.workloads.classify.data import CLASS_NAMES, NUM_CLASSES
 from lab28.metrics import CLASSIFICATION_METRICS, classification_metrics, confusion_matrix, per_class_scores
 
 # Training-set pixel statistics in [0, 1] (GUIDE.md §2): a centred input lets BN layers start near identity.

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from lab28.errors import Lab28Error
-from lab28.gsn.labels import SHAPES
+from lab28.workloads.gsn.labels import SHAPES
 from lab28.io_utils import atomic_write_text
 from lab28.plotting import plt, save
 from lab28.runfiles import (
@@ -122,7 +122,7 @@ def write_report(suite_dir: str | Path) -> Path:
               "setting the class is the nearest valid configuration (two types, ten shapes) to the predicted counts; in "
               "the classification-only setting the counts are those of the predicted class. Macro averages run over the "
               "classes present in the validation split. TTA: the same weights, answers averaged over the eight flips and "
-              "quarter turns with the counts mapped back exactly (lab28.gsn.tta) — shown beside, not instead of, the "
+              "quarter turns with the counts mapped back exactly (lab28.workloads.gsn.tta) — shown beside, not instead of, the "
               "plain numbers.", ""]
     note = _averaging_note(finals, metrics)
     if note:

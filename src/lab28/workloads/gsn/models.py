@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lab28.gsn.labels import NUM_CLASSES, NUM_SHAPES, TOTAL_SHAPES, all_class_counts
+from lab28.workloads.gsn.labels import NUM_CLASSES, NUM_SHAPES, TOTAL_SHAPES, all_class_counts
 from lab28.models.registry import register_model
 
 FEATURES = 256

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 from lab28.errors import Lab28Error
-from lab28.fashion.config import PRESETS, FashionRunConfig, config_from_dict, preset
+from lab28.workloads.classify.config import PRESETS, FashionRunConfig, config_from_dict, preset
 from lab28.config_io import add_config_flags, apply_config_flags, load_config_file
-from lab28.models.fashion_cnns import FASHION_MODELS
+from lab28.workloads.classify.models import FASHION_MODELS
 from lab28.train.config import TRAIN_FLAGS
 
 # flag -> (config path, help text with unit)
@@ -87,11 +87,11 @@ def _summary(final: dict) -> str:
 
 
 def run_fashion_train_from_args(args: argparse.Namespace) -> Path:
-    from lab28.fashion.experiment import run_fashion
+    from lab28.workloads.classify.experiment import run_fashion
     from lab28.models import available_models
 
     if args.resume:
-        from lab28.fashion.experiment import resume_fashion
+        from lab28.workloads.classify.experiment import resume_fashion
 
         run_dir = resume_fashion(args.resume)
     else:
@@ -107,7 +107,7 @@ def run_fashion_train_from_args(args: argparse.Namespace) -> Path:
 
 
 def run_fashion_suite_from_args(args: argparse.Namespace) -> Path:
-    from lab28.fashion.suite import run_fashion_suite
+    from lab28.workloads.classify.suite import run_fashion_suite
     from lab28.models import available_models
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())

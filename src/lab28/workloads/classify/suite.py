@@ -6,11 +6,11 @@ import copy
 import time
 from pathlib import Path
 
-from lab28.fashion.config import FashionRunConfig
-from lab28.fashion.data import load_fashion
-from lab28.fashion.experiment import check_config, run_fashion
+from lab28.workloads.classify.config import FashionRunConfig
+from lab28.workloads.classify.data import load_fashion
+from lab28.workloads.classify.experiment import check_config, run_fashion
 from lab28.io_utils import atomic_write_json
-from lab28.models.fashion_cnns import FASHION_MODELS
+from lab28.workloads.classify.models import FASHION_MODELS
 from lab28.run_folder import RunFolder, check_run_name
 from lab28.parallel import check_jobs, epoch_printer, run_in_workers, share_threads
 
@@ -48,7 +48,7 @@ def run_fashion_suite(base: FashionRunConfig, out_dir: str | Path, name: str = "
             share_threads([cfg.train for cfg in configs], jobs)
             run_in_workers(_run_model_quietly, [(cfg, suite_dir, m, data) for cfg, m in zip(configs, models)], jobs)
         info["total_runtime_s"] = time.perf_counter() - t0
-    from lab28.fashion.report import write_report
+    from lab28.workloads.classify.report import write_report
 
     write_report(suite_dir)
     return suite_dir

@@ -6,9 +6,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab28.fashion.augment import FashionAugmentConfig
-from lab28.fashion.data import FashionDataConfig
-from lab28.fashion.task import FashionTask, FashionTaskConfig
+from lab28.workloads.classify.augment import FashionAugmentConfig
+from lab28.workloads.classify.data import FashionDataConfig
+from lab28.workloads.classify.task import FashionTask, FashionTaskConfig
 from lab28.config_io import check_finite, from_dict
 from lab28.train.config import TrainConfig
 from lab28.train.trainer import check_monitor
