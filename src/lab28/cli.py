@@ -127,7 +127,7 @@ def _cmd_fashion_report(args) -> None:
 
 def _cmd_report(args) -> None:
     """Either kind of suite: a Fashion-MNIST suite.json lists "runs" (models), a GSN one "settings"."""
-    from lab28.runfiles import read_run_json
+    from lab28.runs.files import read_run_json
 
     suite_json = Path(args.suite_dir) / "suite.json"
     info = read_run_json(suite_json) if suite_json.is_file() else {}

@@ -8,7 +8,7 @@ figures and report.
 
 What the engine guarantees in return: every setting is validated (`check_config`) before any folder exists; the
 run folder is created, locked, marked running/failed/interrupted/finished and replaced safely by the engine
-(lab28.run_folder); config.json, env.json, data.json, metrics.csv, best.pt and last.pt are written by the engine;
+(lab28.runs.folder); config.json, env.json, data.json, metrics.csv, best.pt and last.pt are written by the engine;
 the model is seeded with `config.train.seed` before `build_model` is called.
 """
 

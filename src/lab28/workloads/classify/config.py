@@ -29,6 +29,7 @@ class FashionModelConfig:
 
 @dataclass
 class FashionRunConfig:
+    workload: str = "classify"  # which workload a config.json belongs to (lab28.workloads)
     data: FashionDataConfig = field(default_factory=FashionDataConfig)
     model: FashionModelConfig = field(default_factory=FashionModelConfig)
     task: FashionTaskConfig = field(default_factory=FashionTaskConfig)
@@ -41,6 +42,8 @@ class FashionRunConfig:
 
     def validate(self) -> None:
         """Every value, before anything is loaded or written; ValueError names the first bad one."""
+        if self.workload != "classify":
+            raise ValueError(f"this is a {self.workload!r} config, not an image-classification one")
         check_finite(self)
         self.data.validate()
         self.model.validate()

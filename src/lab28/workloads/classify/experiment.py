@@ -10,24 +10,20 @@ images behind the prediction grid), figures/ drawn from those files, and tensorb
 from __future__ import annotations
 
 import io
-import shlex
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from lab28.errors import Lab28Error
-from lab28.workloads.classify.config import FashionRunConfig, config_from_dict
-from lab28.workloads.classify.data import CLASS_NAMES, FashionSplits, Split, load_fashion
-from lab28.workloads.classify.task import FashionTask
-from lab28.runfiles import write_matrix
 from lab28.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
-from lab28.run_folder import RunFolder, check_run_name
 from lab28.models import create_model
-from lab28.models.registry import count_parameters
-from lab28.runinfo import environment, use_threads
+from lab28.runs.files import write_matrix
 from lab28.train.device import resolve_device, resolve_precision
-from lab28.train.trainer import fit, metrics_from_outputs, predict_outputs
+from lab28.train.trainer import metrics_from_outputs, predict_outputs
+from lab28.workloads.classify.config import FashionRunConfig
+from lab28.workloads.classify.data import CLASS_NAMES, FashionSplits, Split
+from lab28.workloads.classify.task import FashionTask
 
 GRID_RANDOM, GRID_MISTAKES = 24, 12  # prediction grid: random validation images + extra misclassified ones
 
@@ -103,92 +99,21 @@ def check_config(config: FashionRunConfig) -> tuple[torch.device, str]:
 
 def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwrite: bool = False,
                 data: FashionSplits | None = None, draw_figures: bool = True, on_epoch=None) -> Path:
-    """Train one model and write its run folder; returns the folder (a new suffixed one if `name` exists).
+    """Train one model and write its run folder (lab28.runs.lifecycle); returns the folder.
 
     on_epoch(row) is called with each epoch's metrics row (after TensorBoard has it)."""
-    # Everything that can reject the configuration runs before the run folder exists, so a bad flag leaves nothing.
-    check_run_name(name)
-    device, precision = check_config(config)
-    splits = data if data is not None else load_fashion(config.data)
-    folder = RunFolder.create(out_dir, name, overwrite=overwrite)
-    run_dir = folder.path
-    config.train.threads = use_threads(config.train.threads)
-    with folder.active(resume_command=f"lab28 fashion train --resume {shlex.quote(str(run_dir.resolve()))}"):
-        if config.data.path:  # absolute, so that --resume works from any working directory
-            config.data.path = str(Path(config.data.path).resolve())
-        atomic_write_json(run_dir / "config.json", config.to_dict())
-        atomic_write_json(run_dir / "env.json", environment(str(device), precision))
-        atomic_write_json(run_dir / "data.json", splits.describe())
-        torch.manual_seed(config.train.seed)
-        _train_and_finalize(run_dir, config, splits, device, precision, draw_figures, resume=None,
-                            on_epoch=on_epoch)
-    return folder.finish()
+    from lab28.runs.lifecycle import train_run
+    from lab28.workloads.classify.workload import WORKLOAD, run_data
+
+    return train_run(WORKLOAD, config, out_dir, name, overwrite=overwrite, draw_figures=draw_figures,
+                     data=run_data(data) if data is not None else None, on_epoch=on_epoch)
 
 
 def resume_fashion(run_dir: str | Path, draw_figures: bool = True) -> Path:
-    """Continue an interrupted Fashion-MNIST run from its last.pt (same data split, config and random states)."""
-    from lab28.runfiles import read_unfinished_run
+    """Continue an interrupted run from its last.pt: lab28.runs.lifecycle.resume_run."""
+    from lab28.runs.lifecycle import resume_run
 
-    run_dir = Path(run_dir)
-    folder = RunFolder.open_existing(run_dir)
-    try:
-        config, state = read_unfinished_run(run_dir, config_from_dict)
-        device = resolve_device(config.train.device)
-        splits = load_fashion(config.data)
-    except BaseException:
-        folder.release()
-        raise
-    print(f"[{run_dir.name}] resuming after epoch {state['epoch']}", flush=True)
-    with folder.active(resume_command=f"lab28 fashion train --resume {shlex.quote(str(run_dir.resolve()))}"):
-        _train_and_finalize(run_dir, config, splits, device, resolve_precision(config.train.precision, device),
-                            draw_figures, resume=state)
-    return folder.finish()
-
-
-def _chain(*callbacks):
-    """One on_epoch callback calling each given one (None entries skipped) in order."""
-    active = [c for c in callbacks if c is not None]
-    if not active:
-        return None
-
-    def call(row: dict) -> None:
-        for callback in active:
-            callback(row)
-
-    return call
-
-
-def _train_and_finalize(run_dir: Path, config: FashionRunConfig, splits: FashionSplits, device, precision: str,
-                        draw_figures: bool, resume: dict | None, on_epoch=None) -> None:
-    model = build_model(config)
-    params = count_parameters(model)
-    task = FashionTask(config.task, config.augment)
-    tb = TensorBoardLog.open(run_dir / "tensorboard") if config.tensorboard else None
-    print(f"[{run_dir.name}] model={config.model.name} ({params:,} parameters) device={device} "
-          f"precision={precision} train={len(splits.train)} val={len(splits.val)} "
-          f"test={len(splits.test) if splits.test is not None else 'none'}", flush=True)
-    try:
-        summary = fit(model, task, (splits.train.images, splits.train.labels), (splits.val.images, splits.val.labels),
-                      config.train, run_dir, extra_state={"config": config.to_dict()},
-                      on_epoch=_chain(tb.epoch if tb is not None else None, on_epoch), resume=resume)
-        summary["params"] = params
-        result = finalize_run(run_dir, config, model, task, splits, summary, device, precision)
-        if draw_figures:
-            from lab28.workloads.classify.report import draw_run_figures
-
-            draw_run_figures(run_dir)
-        if tb is not None:
-            if (run_dir / "figures" / "predictions.png").exists():
-                tb.image("predictions/val", run_dir / "figures" / "predictions.png", int(result["best_epoch"] or 0))
-            if (run_dir / "figures" / "confusion.png").exists():
-                tb.image("confusion/val", run_dir / "figures" / "confusion.png", int(result["best_epoch"] or 0))
-            hp_metrics = {"val_accuracy": result["val"]["accuracy"], "val_macro_f1": result["val"]["macro_f1"]}
-            if result["test"] is not None:
-                hp_metrics["test_accuracy"] = result["test"]["accuracy"]
-            tb.hparams(config, hp_metrics)
-    finally:
-        if tb is not None:
-            tb.close()
+    return resume_run(run_dir, draw_figures=draw_figures)
 
 
 def _evaluate_split(model, task, split: Split, config, device, precision):
@@ -209,9 +134,7 @@ def grid_indices(labels: np.ndarray, preds: np.ndarray, seed: int = 0) -> np.nda
 
 def finalize_run(run_dir: Path, config: FashionRunConfig, model, task: FashionTask, splits: FashionSplits,
                  summary: dict, device, precision: str) -> dict:
-    """Reload the best weights, evaluate them on validation (and test, if present), write the artefacts."""
-    best = torch.load(run_dir / "best.pt", map_location=device, weights_only=True)
-    model.load_state_dict(best["model"])
+    """Evaluate the best weights (loaded into `model`) on validation (and test, if present), write the artefacts."""
     val, outputs, targets = _evaluate_split(model, task, splits.val, config, device, precision)
     labels = targets["labels"].cpu().numpy()
     probs = torch.softmax(outputs.float(), dim=1).cpu()
@@ -237,5 +160,4 @@ def finalize_run(run_dir: Path, config: FashionRunConfig, model, task: FashionTa
         **{k: v for k, v in summary.items() if k != "history"},
     }
     atomic_write_json(run_dir / "final_metrics.json", result)
-    (run_dir / "last.pt").unlink(missing_ok=True)  # only needed to resume an unfinished run
     return result

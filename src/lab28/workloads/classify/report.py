@@ -9,7 +9,7 @@ import numpy as np
 
 from lab28.errors import Lab28Error
 from lab28.workloads.classify.data import CLASS_NAMES
-from lab28.runfiles import (
+from lab28.runs.files import (
     NUMBER, TEXT, check_fields, check_numbers, check_run_folder, environment_line, read_matrix, read_metrics_csv,
     read_run_summary, suite_run_names,
 )

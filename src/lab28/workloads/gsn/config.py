@@ -58,6 +58,7 @@ class GSNModelConfig:
 
 @dataclass
 class GSNRunConfig:
+    workload: str = "gsn"  # which workload a config.json belongs to (lab28.workloads)
     data: GSNDataConfig = field(default_factory=GSNDataConfig)
     model: GSNModelConfig = field(default_factory=GSNModelConfig)
     task: GSNTaskConfig = field(default_factory=GSNTaskConfig)
@@ -69,6 +70,8 @@ class GSNRunConfig:
 
     def validate(self) -> None:
         """Every value, before anything is loaded or written; ValueError names the first bad one."""
+        if self.workload != "gsn":
+            raise ValueError(f"this is a {self.workload!r} config, not a GSN one")
         check_finite(self)
         self.data.validate()
         self.model.validate()

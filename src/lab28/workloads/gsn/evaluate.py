@@ -12,7 +12,7 @@ from lab28.workloads.gsn.experiment import build_model
 from lab28.workloads.gsn.loader import load_gsn
 from lab28.workloads.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json
-from lab28.runfiles import read_run_json
+from lab28.runs.files import read_run_json
 from lab28.train.checkpoint import load_checkpoint
 from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.trainer import evaluate

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shlex
 from pathlib import Path
 
 import torch
@@ -21,11 +20,9 @@ from lab28.workloads.gsn.loader import GSNData, load_gsn
 from lab28.workloads.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json, atomic_write_text
 from lab28.models import create_model
-from lab28.run_folder import RunFolder, check_run_name
-from lab28.runfiles import read_unfinished_run, write_matrix
-from lab28.runinfo import environment, use_threads
+from lab28.runs.files import write_matrix
 from lab28.train.device import resolve_device, resolve_precision
-from lab28.train.trainer import evaluate, fit, metrics_from_outputs, predict_outputs
+from lab28.train.trainer import evaluate, metrics_from_outputs, predict_outputs
 
 
 def load_data(config: GSNRunConfig) -> tuple[GSNData, GSNData]:
@@ -87,73 +84,19 @@ def check_config(config: GSNRunConfig) -> tuple[torch.device, str]:
 
 def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: bool = False,
             draw_figures: bool = True, data: tuple[GSNData, GSNData] | None = None, on_epoch=None) -> Path:
-    """Train one setting and write its run folder; returns the folder (a new suffixed one if `name` exists)."""
-    # Everything that can reject the configuration runs before the run folder exists, so a bad flag leaves nothing.
-    check_run_name(name)
-    device, precision = check_config(config)
-    try:
-        torch.manual_seed(config.train.seed)
-        model = build_model(config)
-    except ValueError as exc:
-        raise Lab28Error(f"bad configuration: {exc}") from None
-    train, val = data if data is not None else load_data(config)
-    init_from_training_data(model, config, train)
-    folder = RunFolder.create(out_dir, name, overwrite=overwrite)
-    run_dir = folder.path
-    config.train.threads = use_threads(config.train.threads)
-    with folder.active(resume_command=f"lab28 train --resume {shlex.quote(str(run_dir.resolve()))}"):
-        if config.data.path:  # absolute, so that --resume works from any working directory
-            config.data.path = str(Path(config.data.path).resolve())
-        atomic_write_json(run_dir / "config.json", config.to_dict())
-        atomic_write_json(run_dir / "env.json", environment(str(device), precision))
-        atomic_write_json(run_dir / "data.json", {"source": train.source, "train_size": len(train),
-                                                  "val_size": len(val), "val_first": val.names[0],
-                                                  "val_last": val.names[-1]})
-        _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=None,
-                            on_epoch=on_epoch)
-    return folder.finish()
+    """Train one setting and write its run folder (lab28.runs.lifecycle); returns the folder."""
+    from lab28.runs.lifecycle import train_run
+    from lab28.workloads.gsn.workload import WORKLOAD, run_data
+
+    return train_run(WORKLOAD, config, out_dir, name, overwrite=overwrite, draw_figures=draw_figures,
+                     data=run_data(*data) if data is not None else None, on_epoch=on_epoch)
 
 
 def resume_gsn(run_dir: str | Path, draw_figures: bool = True, finish: bool = False) -> Path:
-    """Continue an interrupted run from its last.pt, with the data, config and random states it had.
+    """Continue (or, with finish=True, end where it stands) an interrupted run: lab28.runs.lifecycle.resume_run."""
+    from lab28.runs.lifecycle import resume_run
 
-    finish=True trains no further: the run is finalized (best weights evaluated, figures, final metrics) as it
-    stands, and its stop reason says that the user ended it.
-    """
-    from lab28.workloads.gsn.config import config_from_dict
-
-    run_dir = Path(run_dir)
-    folder = RunFolder.open_existing(run_dir)
-    try:
-        config, state = read_unfinished_run(run_dir, config_from_dict)
-        device = resolve_device(config.train.device)
-        train, val = load_data(config)
-        model = build_model(config)
-        precision = resolve_precision(config.train.precision, device)
-    except BaseException:
-        folder.release()
-        raise
-    if finish:
-        state["stopped"] = True
-        state["stop_reason"] = f"ended by the user after epoch {state['epoch']} (lab28 train --resume --finish)"
-    print(f"[{run_dir.name}] {'finishing' if finish else 'resuming'} after epoch {state['epoch']}", flush=True)
-    with folder.active(resume_command=f"lab28 train --resume {shlex.quote(str(run_dir.resolve()))}"):
-        _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume=state)
-    return folder.finish()
-
-
-def _train_and_finalize(run_dir, config, model, train, val, device, precision, draw_figures, resume,
-                        on_epoch=None) -> None:
-    task = GSNTask(config.task, config.augment)
-    print(f"[{run_dir.name}] setting={config.task.setting} lambda={config.task.lam} device={device} "
-          f"precision={precision} train={len(train)} val={len(val)}", flush=True)
-    summary = fit(model, task, (train.images, train.counts), (val.images, val.counts), config.train, run_dir,
-                  extra_state={"config": config.to_dict()}, resume=resume, on_epoch=on_epoch)
-    finalize_run(run_dir, config, model, task, val, summary, device, precision)
-    if draw_figures:
-        from lab28.workloads.gsn.figures import draw_run_figures
-
-        draw_run_figures(run_dir)
+    return resume_run(run_dir, finish=finish, draw_figures=draw_figures)
 
 
 def val_predictions_csv(names: list[str], true: list[int], pred: list[int], counts: list[list[float]]) -> str:
@@ -168,9 +111,7 @@ def val_predictions_csv(names: list[str], true: list[int], pred: list[int], coun
 
 def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val: GSNData, summary: dict,
                  device, precision: str) -> dict:
-    """Reload the best weights, evaluate them once more, and write the final artefacts."""
-    best = torch.load(run_dir / "best.pt", map_location=device, weights_only=True)
-    model.load_state_dict(best["model"])
+    """Evaluate the best weights (loaded into `model`) once more, and write the final artefacts."""
     outputs, targets = predict_outputs(model, task, val.images, val.counts, config.train, device, precision)
     final = metrics_from_outputs(task, outputs, targets)
     from lab28.workloads.gsn.tta import DihedralTTA
@@ -195,5 +136,4 @@ def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val:
         **{k: v for k, v in summary.items() if k != "history"},
     }
     atomic_write_json(run_dir / "final_metrics.json", result)
-    (run_dir / "last.pt").unlink(missing_ok=True)  # only needed to resume an unfinished run; ~3x the model size
     return result

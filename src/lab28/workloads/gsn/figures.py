@@ -10,7 +10,7 @@ import numpy as np
 
 from lab28.workloads.gsn.labels import NUM_PAIRS, SPLITS_PER_PAIR, pair_name
 from lab28.plotting import plt, save
-from lab28.runfiles import read_matrix, read_metrics_csv
+from lab28.runs.files import read_matrix, read_metrics_csv
 
 PAIR_LABELS = [pair_name(p) for p in range(NUM_PAIRS)]
 

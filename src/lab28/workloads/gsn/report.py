@@ -11,7 +11,7 @@ from lab28.errors import Lab28Error
 from lab28.workloads.gsn.labels import SHAPES
 from lab28.io_utils import atomic_write_text
 from lab28.plotting import plt, save
-from lab28.runfiles import (
+from lab28.runs.files import (
     NUMBER, TEXT, check_fields, check_numbers, check_run_folder, environment_line, read_metrics_csv, read_run_summary,
     suite_run_names,
 )

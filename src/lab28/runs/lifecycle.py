@@ -1,0 +1,122 @@
+"""The run lifecycle, written once for every workload: a new run, a resumed one, a finished or failed one.
+
+    train_run:  check every setting -> seed, build the model, load the data -> create and lock the folder ->
+                config.json, env.json, data.json -> fit -> best weights -> the workload's final artefacts
+                -> figures -> status finished (and, for --overwrite, the swap into place)
+    resume_run: lock the folder -> its config and last.pt -> the same data -> fit from where it stopped -> ...
+
+The workload (lab28.workloads.base.Workload) supplies data, task, model, final artefacts and figures; which
+workload a run folder belongs to is written in its config.json.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import torch
+
+from lab28.errors import Lab28Error
+from lab28.io_utils import atomic_write_json
+from lab28.runinfo import environment, use_threads
+from lab28.runs.files import read_run_json, read_unfinished_run
+from lab28.runs.folder import RunFolder, check_run_name
+from lab28.train.checkpoint import load_checkpoint
+from lab28.train.trainer import fit
+
+
+def resume_command(run_dir: Path) -> str:
+    """What a user types to continue this run: absolute, so it works from any directory."""
+    return f"lab28 train --resume {shlex.quote(str(Path(run_dir).resolve()))}"
+
+
+def train_run(workload, config, out_dir: str | Path, name: str, overwrite: bool = False, data=None,
+              draw_figures: bool = True, on_epoch=None) -> Path:
+    """Train one run into out_dir/name (name-2, ... if it exists; see RunFolder for --overwrite); returns its folder.
+
+    `data`: the workload's RunData, when a suite loads it once for several runs.
+    """
+    # Everything that can reject the configuration runs before the run folder exists, so a bad flag leaves nothing.
+    check_run_name(name)
+    device, precision = workload.check_config(config)
+    torch.manual_seed(config.train.seed)
+    try:
+        model = workload.build_model(config)
+    except ValueError as exc:
+        raise Lab28Error(f"bad configuration: {exc}") from None
+    data = data if data is not None else workload.load_data(config)
+    workload.prepare_model(model, config, data)
+    folder = RunFolder.create(out_dir, name, overwrite=overwrite)
+    run_dir = folder.path
+    config.train.threads = use_threads(config.train.threads)
+    with folder.active(resume_command=resume_command(run_dir)):
+        if config.data.path:  # absolute, so that --resume works from any working directory
+            config.data.path = str(Path(config.data.path).resolve())
+        atomic_write_json(run_dir / "config.json", config.to_dict())
+        atomic_write_json(run_dir / "env.json", environment(str(device), precision))
+        atomic_write_json(run_dir / "data.json", data.description)
+        _train_and_finalize(workload, run_dir, config, model, data, device, precision, draw_figures, None, on_epoch)
+    return folder.finish()
+
+
+def resume_run(run_dir: str | Path, finish: bool = False, draw_figures: bool = True) -> Path:
+    """Continue an interrupted run from its last.pt, with the data, config and random states it had.
+
+    finish=True trains no further: the run is finalized (best weights evaluated, figures, final metrics) as it
+    stands, and its stop reason says that the user ended it.
+    """
+    from lab28.workloads import workload_of_run
+
+    run_dir = Path(run_dir)
+    folder = RunFolder.open_existing(run_dir)
+    try:
+        workload = workload_of_run(run_dir)
+        config, state = read_unfinished_run(run_dir, workload.config_from_dict)
+        device, precision = workload.check_config(config)
+        data = workload.load_data(config)
+        model = workload.build_model(config)
+    except BaseException:
+        folder.release()
+        raise
+    if finish:
+        state["stopped"] = True
+        state["stop_reason"] = f"ended by the user after epoch {state['epoch']} (lab28 train --resume --finish)"
+    print(f"[{run_dir.name}] {'finishing' if finish else 'resuming'} after epoch {state['epoch']}", flush=True)
+    with folder.active(resume_command=resume_command(run_dir)):
+        _train_and_finalize(workload, run_dir, config, model, data, device, precision, draw_figures, state, None)
+    return folder.finish()
+
+
+def _train_and_finalize(workload, run_dir: Path, config, model, data, device, precision: str, draw_figures: bool,
+                        resume: dict | None, on_epoch) -> None:
+    task = workload.task(config)
+    print(f"[{run_dir.name}] {workload.start_line(config, model, data)} device={device} precision={precision}",
+          flush=True)
+    logger = workload.epoch_logger(run_dir, config)
+    callbacks = [c for c in (logger.epoch if logger is not None else None, on_epoch) if c is not None]
+    try:
+        summary = fit(model, task, data.train, data.val, config.train, run_dir,
+                      extra_state={"config": config.to_dict()}, resume=resume,
+                      on_epoch=(lambda row: [c(row) for c in callbacks]) if callbacks else None)
+        model.load_state_dict(load_checkpoint(run_dir / "best.pt", device)["model"])
+        result = workload.finalize(run_dir, config, model, task, data, summary, device, precision)
+        (run_dir / "last.pt").unlink(missing_ok=True)  # only needed to resume an unfinished run; ~3x the model
+        if draw_figures:
+            workload.draw_figures(run_dir)
+        if logger is not None:
+            logger.finish(run_dir, result)
+    finally:
+        if logger is not None:
+            logger.close()
+
+
+def run_config(run_dir: str | Path):
+    """(workload, config) of an existing run folder, with one-line errors for a damaged config.json."""
+    from lab28.workloads import workload_of_run
+
+    run_dir = Path(run_dir)
+    workload = workload_of_run(run_dir)
+    try:
+        return workload, workload.config_from_dict(read_run_json(run_dir / "config.json"))
+    except (ValueError, TypeError) as exc:
+        raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None

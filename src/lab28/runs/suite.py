@@ -1,0 +1,53 @@
+"""A suite: several runs of one workload on the same data (settings, models, ...), then one report.
+
+Written once for every workload: the workload names the runs and their configs and writes the report.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from lab28.parallel import check_jobs, epoch_printer, run_in_workers, share_threads
+from lab28.runs.folder import RunFolder, check_run_name
+from lab28.runs.lifecycle import train_run
+
+
+def _run_quietly(workload_name: str, config, suite_dir: Path, name: str, data) -> Path:
+    """Worker of a parallel suite: no progress bars, one prefixed line per epoch."""
+    from lab28.workloads import get_workload
+
+    workload = get_workload(workload_name)
+    config.train.progress = False
+    return train_run(workload, config, suite_dir, name, data=data,
+                     on_epoch=epoch_printer(name, workload.progress_keys))
+
+
+def run_suite(workload, runs: list[tuple[str, object]], out_dir: str | Path, name: str, jobs: int = 1,
+              list_key: str = "runs") -> Path:
+    """Train each (run name, config) of `runs` into out_dir/name/<run name>/, on data loaded once, then write the
+    workload's report. suite.json lists the runs under `list_key`. Returns the suite folder.
+
+    jobs > 1 trains that many runs at once in worker processes (lab28.parallel), sharing out the cores.
+    """
+    check_jobs(jobs)
+    check_run_name(name)
+    for run_name, config in runs:  # every run's own config, before the suite folder exists
+        check_run_name(run_name)
+        workload.check_config(config)
+    data = workload.load_data(runs[0][1])  # the runs differ in model or task, never in data
+    folder = RunFolder.create(out_dir, name)
+    suite_dir = folder.path
+    info = {list_key: [run_name for run_name, _ in runs], "jobs": jobs}
+    with folder.suite(info):
+        t0 = time.perf_counter()
+        if jobs == 1:
+            for run_name, config in runs:
+                train_run(workload, config, suite_dir, run_name, data=data)
+        else:
+            share_threads([config.train for _, config in runs], jobs)
+            run_in_workers(_run_quietly, [(workload.name, config, suite_dir, run_name, data)
+                                          for run_name, config in runs], jobs)
+        info["total_runtime_s"] = time.perf_counter() - t0
+    workload.write_report(suite_dir)
+    return suite_dir

@@ -1,0 +1,92 @@
+"""The image-classification workload (the MNIST family) as the engine sees it (lab28.workloads.base.Workload)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab28.models.registry import count_parameters
+from lab28.workloads.base import RunData
+from lab28.workloads.classify import experiment
+from lab28.workloads.classify.config import config_from_dict
+from lab28.workloads.classify.data import FashionSplits, load_fashion
+from lab28.workloads.classify.task import FashionTask
+
+
+def run_data(splits: FashionSplits) -> RunData:
+    return RunData((splits.train.images, splits.train.labels), (splits.val.images, splits.val.labels),
+                   splits.describe(), source=splits)
+
+
+class TensorBoardLogger:
+    """metrics.csv's rows as TensorBoard scalars; at the end the prediction grid, the confusion matrix, hparams."""
+
+    def __init__(self, board: experiment.TensorBoardLog, config):
+        self.board, self.config = board, config
+
+    def epoch(self, row: dict) -> None:
+        self.board.epoch(row)
+
+    def finish(self, run_dir: Path, result: dict) -> None:
+        step = int(result["best_epoch"] or 0)
+        for tag, name in (("predictions/val", "predictions.png"), ("confusion/val", "confusion.png")):
+            if (run_dir / "figures" / name).exists():
+                self.board.image(tag, run_dir / "figures" / name, step)
+        metrics = {"val_accuracy": result["val"]["accuracy"], "val_macro_f1": result["val"]["macro_f1"]}
+        if result["test"] is not None:
+            metrics["test_accuracy"] = result["test"]["accuracy"]
+        self.board.hparams(self.config, metrics)
+
+    def close(self) -> None:
+        self.board.close()
+
+
+class ClassifyWorkload:
+    name = "classify"
+    progress_keys = ("val_accuracy",)  # what a suite worker prints per epoch
+
+    def config_from_dict(self, data: dict):
+        return config_from_dict(data)
+
+    def check_config(self, config):
+        return experiment.check_config(config)
+
+    def load_data(self, config) -> RunData:
+        return run_data(load_fashion(config.data))
+
+    def build_model(self, config):
+        return experiment.build_model(config)
+
+    def prepare_model(self, model, config, data: RunData) -> None:
+        pass  # no data-dependent start weights
+
+    def task(self, config) -> FashionTask:
+        return FashionTask(config.task, config.augment)
+
+    def start_line(self, config, model, data: RunData) -> str:
+        splits = data.source
+        test = len(splits.test) if splits.test is not None else "none"
+        return (f"model={config.model.name} ({count_parameters(model):,} parameters) train={len(splits.train)} "
+                f"val={len(splits.val)} test={test}")
+
+    def epoch_logger(self, run_dir: Path, config):
+        if not config.tensorboard:
+            return None
+        board = experiment.TensorBoardLog.open(run_dir / "tensorboard")
+        return TensorBoardLogger(board, config) if board is not None else None
+
+    def finalize(self, run_dir, config, model, task, data: RunData, summary, device, precision) -> dict:
+        summary = {**summary, "params": count_parameters(model)}
+        return experiment.finalize_run(run_dir, config, model, task, data.source, summary, device, precision)
+
+    def draw_figures(self, run_dir: Path) -> None:
+        from lab28.workloads.classify.report import draw_run_figures
+
+        draw_run_figures(run_dir)
+
+    def write_report(self, suite_dir: Path) -> Path:
+        from lab28.workloads.classify.report import write_report
+
+        return write_report(suite_dir)
+
+
+WORKLOAD = ClassifyWorkload()

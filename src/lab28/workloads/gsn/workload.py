@@ -1,0 +1,63 @@
+"""The GSN multitask workload as the engine sees it (lab28.workloads.base.Workload)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab28.workloads.base import RunData
+from lab28.workloads.gsn import experiment
+from lab28.workloads.gsn.config import config_from_dict
+from lab28.workloads.gsn.loader import GSNData
+from lab28.workloads.gsn.task import GSNTask
+
+
+def run_data(train: GSNData, val: GSNData) -> RunData:
+    return RunData((train.images, train.counts), (val.images, val.counts),
+                   {"source": train.source, "train_size": len(train), "val_size": len(val),
+                    "val_first": val.names[0], "val_last": val.names[-1]}, source=(train, val))
+
+
+class GSNWorkload:
+    name = "gsn"
+    progress_keys = ("val_accuracy", "val_rmse")  # what a suite worker prints per epoch
+
+    def config_from_dict(self, data: dict):
+        return config_from_dict(data)
+
+    def check_config(self, config):
+        return experiment.check_config(config)
+
+    def load_data(self, config) -> RunData:
+        return run_data(*experiment.load_data(config))
+
+    def build_model(self, config):
+        return experiment.build_model(config)
+
+    def prepare_model(self, model, config, data: RunData) -> None:
+        experiment.init_from_training_data(model, config, data.source[0])
+
+    def task(self, config) -> GSNTask:
+        return GSNTask(config.task, config.augment)
+
+    def start_line(self, config, model, data: RunData) -> str:
+        return (f"setting={config.task.setting} lam={config.task.lam} train={len(data.train[0])} "
+                f"val={len(data.val[0])}")
+
+    def epoch_logger(self, run_dir: Path, config):
+        return None
+
+    def finalize(self, run_dir, config, model, task, data: RunData, summary, device, precision) -> dict:
+        return experiment.finalize_run(run_dir, config, model, task, data.source[1], summary, device, precision)
+
+    def draw_figures(self, run_dir: Path) -> None:
+        from lab28.workloads.gsn.figures import draw_run_figures
+
+        draw_run_figures(run_dir)
+
+    def write_report(self, suite_dir: Path) -> Path:
+        from lab28.workloads.gsn.report import write_report
+
+        return write_report(suite_dir)
+
+
+WORKLOAD = GSNWorkload()
