@@ -1,14 +1,11 @@
 """The Fashion-MNIST suite end to end on tiny IDX files: run folders, report.md, figures, TensorBoard, CLI."""
 
-import argparse
 import json
 import sys
 
 import pytest
 
-from lab28.workloads.classify.cli import (
-    add_fashion_suite_arguments, add_fashion_train_arguments, run_fashion_suite_from_args, run_fashion_train_from_args,
-)
+from lab28.cli import main
 from lab28.workloads.classify.config import preset
 from lab28.workloads.classify.data import CLASS_NAMES
 from lab28.workloads.classify.suite import run_fashion_suite
@@ -83,12 +80,10 @@ def test_tensorboard_missing_is_a_note_not_a_failure(monkeypatch, capsys, tmp_pa
 
 def test_cli_suite_without_test_set_says_so(tmp_path):
     data = write_fashion(tmp_path / "data", n_test=0)
-    parser = argparse.ArgumentParser()
-    add_fashion_suite_arguments(parser)
-    args = parser.parse_args(["--preset", "quick", "--data", str(data), "--val-size", "50", "--epochs", "1",
-                              "--threads", "1", "--progress", "false", "--tensorboard", "false",
-                              "--models", "simple-cnn", "--out", str(tmp_path / "runs")])
-    suite_dir = run_fashion_suite_from_args(args)
+    assert main(["suite", "fashion-mnist", "--preset", "quick", "--data", str(data), "--val-size", "50",
+                 "--epochs", "1", "--threads", "1", "--progress", "false", "--tensorboard", "false",
+                 "--models", "simple-cnn", "--out", str(tmp_path / "runs")]) == 0
+    suite_dir = tmp_path / "runs" / "fashion-mnist-suite-quick"
     final = json.loads((suite_dir / "simple-cnn" / "final_metrics.json").read_text())
     assert final["test"] is None and "no test set" in final["test_note"]
     assert not (suite_dir / "simple-cnn" / "tensorboard").exists()
@@ -97,23 +92,20 @@ def test_cli_suite_without_test_set_says_so(tmp_path):
     assert "Per-class precision (P), recall (R) and F1 — validation split" in report
 
 
-def test_cli_train_flags_reach_the_config(tmp_path):
+def test_cli_train_flags_reach_the_config(tmp_path, capsys):
     data = write_fashion(tmp_path / "data")
-    parser = argparse.ArgumentParser()
-    add_fashion_train_arguments(parser)
-    args = parser.parse_args(["--preset", "quick", "--model", "gated-cnn", "--data", str(data), "--val-size", "50",
-                              "--train-size", "40", "--epochs", "1", "--lr", "0.01", "--threads", "1",
-                              "--progress", "false", "--tensorboard", "false", "--out", str(tmp_path / "runs")])
-    run_dir = run_fashion_train_from_args(args)
+    assert main(["train", "fashion-mnist", "--preset", "quick", "--model", "gated-cnn", "--data", str(data),
+                 "--val-size", "50", "--train-size", "40", "--epochs", "1", "--lr", "0.01", "--threads", "1",
+                 "--progress", "false", "--tensorboard", "false", "--out", str(tmp_path / "runs")]) == 0
+    run_dir = tmp_path / "runs" / "gated-cnn"
     cfg = json.loads((run_dir / "config.json").read_text())
     assert run_dir.name == "gated-cnn" and cfg["model"]["name"] == "gated-cnn" and cfg["train"]["lr"] == 0.01
     assert json.loads((run_dir / "data.json").read_text())["train_size"] == 40
-    from lab28.errors import Lab28Error
-
-    with pytest.raises(Lab28Error, match="unknown model"):
-        run_fashion_train_from_args(parser.parse_args(["--model", "nope", "--data", str(data)]))
-    with pytest.raises(Lab28Error, match="bad configuration"):
-        run_fashion_train_from_args(parser.parse_args(["--hflip", "2", "--data", str(data)]))
+    for flags, fragment in ((["--model", "nope"], "unknown model 'nope'"), (["--hflip", "2"], "bad configuration")):
+        capsys.readouterr()
+        assert main(["train", "fashion-mnist", *flags, "--data", str(data), "--out", str(tmp_path / "bad")]) == 2
+        assert fragment in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_interrupted_fashion_run_resumes_to_the_same_result(tmp_path, monkeypatch):
@@ -157,12 +149,12 @@ def test_lab28_suite_fashion_with_jobs_matches_sequential(tmp_path):
     assert main([*args, "--out", str(tmp_path / "seq")]) == 0
     assert main([*args, "--out", str(tmp_path / "par"), "--jobs", "2"]) == 0
     for model in ("simple-cnn", "gated-cnn"):
-        seq = json.loads((tmp_path / "seq" / "fashion-suite-quick" / model / "final_metrics.json").read_text())
-        par = json.loads((tmp_path / "par" / "fashion-suite-quick" / model / "final_metrics.json").read_text())
+        seq = json.loads((tmp_path / "seq" / "fashion-mnist-suite-quick" / model / "final_metrics.json").read_text())
+        par = json.loads((tmp_path / "par" / "fashion-mnist-suite-quick" / model / "final_metrics.json").read_text())
         assert seq["val"] == par["val"], model
-    suite = json.loads((tmp_path / "par" / "fashion-suite-quick" / "suite.json").read_text())
+    suite = json.loads((tmp_path / "par" / "fashion-mnist-suite-quick" / "suite.json").read_text())
     assert suite["status"] == "finished" and suite["jobs"] == 2
-    assert "| gated-cnn |" in (tmp_path / "par" / "fashion-suite-quick" / "report.md").read_text()
+    assert "| gated-cnn |" in (tmp_path / "par" / "fashion-mnist-suite-quick" / "report.md").read_text()
 
 
 def test_lab28_report_rewrites_a_fashion_suite_report(suite, capsys):

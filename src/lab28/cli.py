@@ -1,8 +1,19 @@
-"""Command line: parses arguments and calls the library API. No logic of its own."""
+"""Command line: parses arguments and calls the library API. No logic of its own.
+
+Verb first, the same verbs for every data set:
+    lab28 train DATASET [flags] | lab28 train --resume RUN_DIR [--finish]
+    lab28 suite DATASET [flags]
+    lab28 eval RUN_DIR --data DIR | lab28 predict RUN_DIR IMAGES... | lab28 report DIR
+    lab28 data fetch|show|synth DATASET
+DATASETS below is the CLI's table of data sets: which workload trains on each, and the module holding that
+workload's flags (add_train_arguments, add_suite_arguments, config_from_args, default_run_name, suite_runs,
+default_suite_name, summary_line).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import signal
 import sys
@@ -11,7 +22,24 @@ from pathlib import Path
 from lab28 import __version__
 from lab28.errors import Lab28Error, describe_os_error
 
+# data set -> (workload, module of its CLI flags)
+DATASETS = {
+    "gsn": ("gsn", "lab28.workloads.gsn.cli_flags"),
+    "fashion-mnist": ("classify", "lab28.workloads.classify.cli"),
+}
 
+
+def _flags(dataset: str):
+    return importlib.import_module(DATASETS[dataset][1])
+
+
+def _workload(dataset: str):
+    from lab28.workloads import get_workload
+
+    return get_workload(DATASETS[dataset][0])
+
+
+# -- data -------------------------------------------------------------------------------------------------------
 def _cmd_data_synth(args) -> None:
     from lab28.workloads.gsn.synth import synth_gsn
 
@@ -25,70 +53,66 @@ def _cmd_data_synth(args) -> None:
 
 
 def _cmd_data_fetch(args) -> None:
-    from lab28.data.fetch import fetch_fashion_mnist
-    from lab28.workloads.gsn.fetch import fetch_gsn
-
+    root = Path(args.root) if args.root else None
     if args.dataset == "gsn":
-        path = fetch_gsn(Path(args.root) if args.root else None, url=args.url)
+        from lab28.workloads.gsn.fetch import fetch_gsn
+
+        path = fetch_gsn(root, url=args.url)
     else:
-        path = fetch_fashion_mnist(Path(args.root) if args.root else None)
+        from lab28.data.fetch import fetch_fashion_mnist
+
+        path = fetch_fashion_mnist(root)
     print(f"{args.dataset} ready in {path}")
 
 
 def _cmd_data_show(args) -> None:
     from lab28.workloads.gsn.explore import show_gsn
 
-    paths = show_gsn(args.root, synth=args.synth, out_dir=args.out, n=args.n, seed=args.seed, overwrite=args.overwrite)
+    paths = show_gsn(args.data, synth=args.synth, out_dir=args.out, n=args.n, seed=args.seed,
+                     overwrite=args.overwrite)
     for p in paths:
         print(f"wrote {p}")
 
 
-def _run_config(args):
-    from lab28.workloads.gsn.cli_flags import apply_run_flags
-    from lab28.config_io import load_config_file
-    from lab28.workloads.gsn.config import config_from_dict, preset
-
-    if getattr(args, "config", None):
-        cfg = load_config_file(args.config, config_from_dict)
-    else:
-        cfg = preset(args.preset, args.setting or "joint")
-    cfg = apply_run_flags(cfg, args)
-    if args.synth:
-        cfg.data.path = ""
-    elif args.preset == "lab" and not cfg.data.path and not args.config:
-        raise Lab28Error("the lab preset needs --data DIR (a GSN folder) or --synth for synthetic data")
-    try:
-        cfg.validate()
-    except ValueError as exc:
-        raise Lab28Error(f"bad configuration: {exc}") from None
-    return cfg
-
-
+# -- train, suite ------------------------------------------------------------------------------------------------
 def _cmd_train(args) -> None:
-    from lab28.workloads.gsn.experiment import resume_gsn, run_gsn
+    from lab28.runs.lifecycle import resume_run, train_run
 
     if args.finish and not args.resume:
         raise Lab28Error("--finish goes with --resume RUN_DIR")
     if args.resume:
-        run_dir = resume_gsn(args.resume, finish=args.finish)
+        run_dir = resume_run(args.resume, finish=args.finish)
+        from lab28.workloads import workload_of_run
+
+        summary = _summary_for(workload_of_run(run_dir).name)
     else:
-        cfg = _run_config(args)
-        name = args.name if args.name is not None else cfg.task.setting
-        run_dir = run_gsn(cfg, args.out, name, overwrite=args.overwrite)
-    final = json.loads((run_dir / "final_metrics.json").read_text())["val"]
-    print(f"run folder: {run_dir}\nvalidation top-1 {final['accuracy']:.4f}, macro F1 {final['macro_f1']:.4f}, "
-          f"RMSE {final['rmse']:.4f}")
+        flags = _flags(args.dataset)
+        config = flags.config_from_args(args, args.dataset)
+        name = args.name if args.name is not None else flags.default_run_name(config)
+        run_dir = train_run(_workload(args.dataset), config, args.out, name, overwrite=args.overwrite)
+        summary = flags.summary_line
+    final = json.loads((run_dir / "final_metrics.json").read_text())
+    print(f"run folder: {run_dir}\n{summary(final)}")
+
+
+def _summary_for(workload_name: str):
+    dataset = next(d for d, (w, _) in DATASETS.items() if w == workload_name)
+    return _flags(dataset).summary_line
 
 
 def _cmd_suite(args) -> None:
-    from lab28.workloads.gsn.suite import run_gsn_suite
+    from lab28.runs.suite import run_suite
 
-    cfg = _run_config(args)
-    name = args.name if args.name is not None else f"gsn-suite-{args.preset}"
-    suite_dir = run_gsn_suite(cfg, args.out, name=name, jobs=args.jobs)
+    flags = _flags(args.dataset)
+    config = flags.config_from_args(args, args.dataset)
+    runs = flags.suite_runs(args, config)
+    name = args.name if args.name is not None else flags.default_suite_name(args.dataset, args.preset)
+    suite_dir = run_suite(_workload(args.dataset), runs, args.out, name, jobs=args.jobs,
+                          list_key=flags.SUITE_LIST_KEY)
     print(f"suite folder: {suite_dir}\nreport: {suite_dir / 'report.md'}")
 
 
+# -- eval, predict, report ---------------------------------------------------------------------------------------
 def _cmd_eval(args) -> None:
     from lab28.workloads.gsn.evaluate import evaluate_run
 
@@ -107,37 +131,20 @@ def _cmd_predict(args) -> None:
         raise Lab28Error(f"{len(skipped)} image(s) skipped; the predictions cover the others")
 
 
-def _cmd_fashion_train(args) -> None:
-    from lab28.workloads.classify.cli import run_fashion_train_from_args
-
-    run_fashion_train_from_args(args)
-
-
-def _cmd_fashion_suite(args) -> None:
-    from lab28.workloads.classify.cli import run_fashion_suite_from_args
-
-    run_fashion_suite_from_args(args)
-
-
-def _cmd_fashion_report(args) -> None:
-    from lab28.workloads.classify.report import write_report
-
-    print(f"wrote {write_report(args.suite_dir)}")
-
-
 def _cmd_report(args) -> None:
-    """Either kind of suite: a Fashion-MNIST suite.json lists "runs" (models), a GSN one "settings"."""
-    from lab28.runs.files import read_run_json
+    """A suite folder of any workload: the workload is read from its first run's config.json."""
+    from lab28.workloads import workload_of_run
 
-    suite_json = Path(args.suite_dir) / "suite.json"
-    info = read_run_json(suite_json) if suite_json.is_file() else {}
-    if "runs" in info:
-        from lab28.workloads.classify.report import write_report
-    else:
-        from lab28.workloads.gsn.report import write_report
-    print(f"wrote {write_report(args.suite_dir)}")
+    suite_dir = Path(args.suite_dir)
+    if not suite_dir.is_dir():
+        raise Lab28Error(f"{suite_dir}: {'not a folder' if suite_dir.exists() else 'no such folder'}")
+    runs = sorted(p for p in suite_dir.iterdir() if (p / "config.json").is_file())
+    if not runs:
+        raise Lab28Error(f"{suite_dir}: no run folders found (a suite folder holds one folder per run)")
+    print(f"wrote {workload_of_run(runs[0]).write_report(suite_dir)}")
 
 
+# -- the parser --------------------------------------------------------------------------------------------------
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show defaults, except None/False ones (run flags say their preset value themselves)."""
 
@@ -147,22 +154,65 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-JOBS_HELP = ("{what} trained at once in worker processes (the cores are shared out; on a CPU several one-thread "
+JOBS_HELP = ("runs trained at once in worker processes (the cores are shared out; on a CPU several one-thread "
              "runs beat one run on all cores)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lab28.workloads.gsn.cli_flags import add_run_flags
-
     fmt = _HelpFormatter
     parser = argparse.ArgumentParser(prog="lab28", description="Deep-learning experiments on 28x28 images.")
     parser.add_argument("--version", action="version", version=f"lab28 {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    data = sub.add_parser("data", help="download, generate and look at data sets").add_subparsers(dest="data_cmd", required=True)
+    train = sub.add_parser("train", help="train one run: lab28 train DATASET [flags]")
+    train_sets = train.add_subparsers(dest="dataset", required=True, metavar="DATASET")
+    suite = sub.add_parser("suite", help="train a comparison (settings or models) and write a report")
+    suite_sets = suite.add_subparsers(dest="dataset", required=True, metavar="DATASET")
+    for dataset in DATASETS:
+        flags = _flags(dataset)
+        p = train_sets.add_parser(dataset, help=f"train one run on {dataset}", formatter_class=fmt)
+        p.add_argument("--out", default="runs", help="parent folder of run folders")
+        p.add_argument("--name", help="run folder name (default: the setting or model)")
+        p.add_argument("--overwrite", action="store_true",
+                       help="replace an existing run folder of that name once the new run has finished")
+        p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (other flags ignored)")
+        p.add_argument("--finish", action="store_true",
+                       help="with --resume: train no further, finalize the run from its checkpoints as it stands")
+        flags.add_train_arguments(p)
+        p.set_defaults(func=_cmd_train)
+        p = suite_sets.add_parser(dataset, help=f"the {dataset} comparison and its report", formatter_class=fmt)
+        p.add_argument("--out", default="runs", help="parent folder of suite folders")
+        p.add_argument("--name", help="suite folder name (default: <dataset>-suite-<preset>)")
+        p.add_argument("--jobs", type=int, default=1, help=JOBS_HELP)
+        flags.add_suite_arguments(p)
+        p.set_defaults(func=_cmd_suite)
+
+    evalp = sub.add_parser("eval", help="evaluate a run's best weights on a labelled data folder", formatter_class=fmt)
+    evalp.add_argument("run_dir")
+    evalp.add_argument("--data", required=True, help="data folder of the run's kind (every labelled image is used)")
+    evalp.add_argument("--out", help="metrics JSON path (default: RUN_DIR/eval-<data name>.json)")
+    evalp.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    evalp.add_argument("--tta", action="store_true", help="GSN: also metrics averaged over the 8 flips/quarter turns")
+    evalp.set_defaults(func=_cmd_eval)
+    pred = sub.add_parser("predict", help="predict on your own 28x28 PNGs with a finished run", formatter_class=fmt)
+    pred.add_argument("run_dir", help="a finished run folder (uses its best.pt)")
+    pred.add_argument("images", nargs="+", help="PNG files or folders of PNGs")
+    pred.add_argument("--out", help="CSV path (default: print to stdout)")
+    pred.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    pred.set_defaults(func=_cmd_predict)
+    rep = sub.add_parser("report", help="(re)write report.md and report.html of a suite folder from its run folders")
+    rep.add_argument("suite_dir")
+    rep.set_defaults(func=_cmd_report)
+    _add_data_commands(sub, fmt)
+    return parser
+
+
+def _add_data_commands(sub, fmt) -> None:
+    data = sub.add_parser("data", help="download, generate and look at data sets").add_subparsers(
+        dest="data_cmd", required=True)
     fetch = data.add_parser("fetch", help="download a data set into the cache (idempotent)", formatter_class=fmt)
-    fetch.add_argument("dataset", choices=["gsn", "fashion-mnist"])
+    fetch.add_argument("dataset", choices=list(DATASETS))
     fetch.add_argument("--root", help="cache folder (default: $LAB28_DATA or ~/.cache/lab28)")
     fetch.add_argument("--url", help="GSN archive URL (default: the official one)")
     fetch.set_defaults(func=_cmd_data_fetch)
@@ -178,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=fmt)
     show.add_argument("dataset", choices=["gsn"])
     src = show.add_mutually_exclusive_group(required=True)
-    src.add_argument("--root", help="GSN data folder")
+    src.add_argument("--data", "--root", dest="data", help="GSN data folder")
     src.add_argument("--synth", action="store_true", help="use freshly generated synthetic data")
     show.add_argument("--out", required=True, help="folder for the figures")
     show.add_argument("--n", type=int, default=16, help="examples in the grids")
@@ -186,74 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--overwrite", action="store_true", help="replace existing figures")
     show.set_defaults(func=_cmd_data_show)
 
-    suites = sub.add_parser("suite", help="compare settings or models and write a report: gsn | fashion")
-    suite_kinds = suites.add_subparsers(dest="suite_kind", required=True, metavar="{gsn,fashion}")
-    for name, func, helptext in (("train", _cmd_train, "train one GSN setting"),
-                                 ("suite", _cmd_suite, "train the three GSN settings and write a report")):
-        if name == "suite":
-            p = suite_kinds.add_parser("gsn", help=helptext, formatter_class=fmt)
-            p.add_argument("--jobs", type=int, default=1, help=JOBS_HELP.format(what="settings"))
-        else:
-            p = sub.add_parser(name, help=helptext, formatter_class=fmt)
-        p.add_argument("--preset", choices=["lab", "quick"], default="lab" if name == "train" else "quick",
-                       help="lab: the lab protocol; quick: small synthetic set, few epochs")
-        p.add_argument("--synth", action="store_true", help="train on synthetic data (ignores --data)")
-        p.add_argument("--config", help="a config.json (e.g. from an earlier run) instead of a preset")
-        p.add_argument("--out", default="runs", help="parent folder of run folders")
-        p.add_argument("--name", help="run folder name (default: the setting / gsn-suite-<preset>)")
-        if name == "train":
-            p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of that name")
-            p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (other flags ignored)")
-            p.add_argument("--finish", action="store_true",
-                           help="with --resume: train no further, finalize the run from its checkpoints as it stands")
-        add_run_flags(p, skip=("setting",) if name == "suite" else ())
-        p.set_defaults(func=func, setting=None)
-    evalp = sub.add_parser("eval", help="evaluate a run's best checkpoint on a GSN data set", formatter_class=fmt)
-    evalp.add_argument("run_dir")
-    evalp.add_argument("--data", required=True, help="GSN data folder (every row is evaluated)")
-    evalp.add_argument("--out", help="metrics JSON path (default: RUN_DIR/eval-<data name>.json)")
-    evalp.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-    evalp.add_argument("--tta", action="store_true", help="also report metrics averaged over the 8 flips/quarter turns")
-    evalp.set_defaults(func=_cmd_eval)
-    pred = sub.add_parser("predict", help="predict classes and counts for your own 28x28 PNGs", formatter_class=fmt)
-    pred.add_argument("run_dir", help="a finished run folder (uses its best.pt)")
-    pred.add_argument("images", nargs="+", help="PNG files or folders of PNGs")
-    pred.add_argument("--out", help="CSV path (default: print to stdout)")
-    pred.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-    pred.set_defaults(func=_cmd_predict)
-    fsuite = suite_kinds.add_parser("fashion", help="train the three Fashion-MNIST CNNs and write a report",
-                                    formatter_class=fmt)
-    _add_fashion_suite_parser(fsuite)
-    _add_fashion_commands(sub, fmt)
-    rep = sub.add_parser("report", help="(re)write report.md of a GSN or Fashion-MNIST suite folder from its run folders")
-    rep.add_argument("suite_dir")
-    rep.set_defaults(func=_cmd_report)
-    return parser
 
-
-def _add_fashion_suite_parser(parser) -> None:
-    from lab28.workloads.classify.cli import add_fashion_suite_arguments
-
-    parser.add_argument("--jobs", type=int, default=1, help=JOBS_HELP.format(what="models"))
-    add_fashion_suite_arguments(parser)
-    parser.set_defaults(func=_cmd_fashion_suite)
-
-
-def _add_fashion_commands(sub, fmt) -> None:
-    # A command group of its own: its flags (--epochs, --hflip, ...) map to Fashion-MNIST config fields.
-    from lab28.workloads.classify.cli import add_fashion_train_arguments
-
-    fashion = sub.add_parser("fashion", help="Fashion-MNIST: train one CNN or compare the three").add_subparsers(
-        dest="fashion_cmd", required=True)
-    train = fashion.add_parser("train", help="train one Fashion-MNIST model", formatter_class=fmt)
-    add_fashion_train_arguments(train)
-    train.set_defaults(func=_cmd_fashion_train)
-    suite = fashion.add_parser("suite", help="train simple-cnn, spatial-attention-cnn and gated-cnn; write report.md "
-                               "(the same as `lab28 suite fashion`)", formatter_class=fmt)
-    _add_fashion_suite_parser(suite)
-    report = fashion.add_parser("report", help="(re)write report.md of a Fashion-MNIST suite folder")
-    report.add_argument("suite_dir")
-    report.set_defaults(func=_cmd_fashion_report)
+def old_spellings(argv: list[str]) -> list[str]:
+    """The spellings of earlier versions, as aliases: bare `lab28 train --flags` trains GSN, `lab28 fashion train`
+    is `lab28 train fashion-mnist`, `lab28 suite fashion` is `lab28 suite fashion-mnist`."""
+    argv = list(argv)
+    if argv[:1] == ["fashion"] and len(argv) > 1:
+        verb, rest = argv[1], argv[2:]
+        return ["report", *rest] if verb == "report" else [verb, "fashion-mnist", *rest]
+    if argv[:1] == ["train"] and (len(argv) == 1 or argv[1].startswith("-")) and argv[1:2] not in (["-h"], ["--help"]):
+        return ["train", "gsn", *argv[1:]]
+    if argv[:2] == ["suite", "fashion"]:
+        return ["suite", "fashion-mnist", *argv[2:]]
+    return argv
 
 
 def _interrupt_on_sigterm(signum, frame):
@@ -265,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Every failure ends as one line on stderr and exit code 2 (130 for an interrupt outside a
     run); --debug shows the traceback instead."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(old_spellings(sys.argv[1:] if argv is None else argv))
     previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm) if _main_thread() else None
     try:
         args.func(args)

@@ -41,10 +41,12 @@ def available_models(workload: str | None = None) -> list[str]:
 def create_model(name: str, workload: str | None = None, **kwargs) -> nn.Module:
     """Build a registered model; with `workload`, only one of that workload's (a one-line error otherwise)."""
     _builtin_models()
-    if name not in _REGISTRY or (workload is not None and _WORKLOAD[name] != workload):
-        owner = f" (a {_WORKLOAD[name]} model)" if name in _WORKLOAD else ""
-        raise Lab28Error(f"model {name!r}{owner} is not a {workload or 'registered'} model; choose one of: "
-                         f"{', '.join(available_models(workload))}")
+    choices = ", ".join(available_models(workload))
+    if name not in _REGISTRY:
+        raise Lab28Error(f"unknown model {name!r}; choose one of: {choices}")
+    if workload is not None and _WORKLOAD[name] != workload:
+        raise Lab28Error(f"model {name!r} (a {_WORKLOAD[name]} model) is not a {workload} model; "
+                         f"choose one of: {choices}")
     return _REGISTRY[name](**kwargs)
 
 

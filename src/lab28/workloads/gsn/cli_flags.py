@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from lab28.config_io import add_config_flags, apply_config_flags
-from lab28.workloads.gsn.config import GSNRunConfig, preset
+from lab28.config_io import add_config_flags, apply_config_flags, load_config_file
+from lab28.errors import Lab28Error
+from lab28.workloads.gsn.config import PRESETS, GSNRunConfig, config_from_dict, preset
 from lab28.train.config import TRAIN_FLAGS
 
 # flag -> (config path, help text with unit). The flag names are the field names; `--data` is data.path.
@@ -38,9 +39,70 @@ FLAGS: dict[str, tuple[str, str]] = {
 FLAGS.update(TRAIN_FLAGS)  # epochs, batch size, optimizer, ... shared with every workload
 
 
+SUITE_LIST_KEY = "settings"  # suite.json lists the settings' runs under this key
+PRESET_HELP = "lab: the lab protocol (default); quick: a small synthetic set and few epochs"
+
+
 def add_run_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     add_config_flags(parser, {k: v for k, v in FLAGS.items() if k not in skip}, preset("lab"), "lab")
 
 
 def apply_run_flags(cfg: GSNRunConfig, args: argparse.Namespace) -> GSNRunConfig:
     return apply_config_flags(cfg, args, FLAGS)
+
+
+def _add_common(parser: argparse.ArgumentParser, skip: tuple[str, ...]) -> None:
+    parser.add_argument("--preset", choices=PRESETS, default="lab", help=PRESET_HELP)
+    parser.add_argument("--synth", action="store_true", help="train on synthetic data (ignores --data)")
+    parser.add_argument("--config", help="a config.json (e.g. from an earlier run) instead of a preset")
+    add_run_flags(parser, skip=skip)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `lab28 train gsn` (one setting); the engine adds --out, --name, --overwrite, --resume."""
+    _add_common(parser, skip=())
+
+
+def add_suite_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `lab28 suite gsn`: the three settings on one data set, then report.md."""
+    _add_common(parser, skip=("setting",))
+    parser.set_defaults(setting=None)
+
+
+def config_from_args(args: argparse.Namespace, dataset: str = "gsn") -> GSNRunConfig:
+    """Preset (or --config file), then every flag the user gave; Lab28Error for a bad combination."""
+    if getattr(args, "config", None):
+        cfg = load_config_file(args.config, config_from_dict)
+    else:
+        cfg = preset(args.preset, args.setting or "joint")
+    cfg = apply_run_flags(cfg, args)
+    if args.synth:
+        cfg.data.path = ""
+    elif args.preset == "lab" and not cfg.data.path and not args.config:
+        raise Lab28Error("the lab preset needs --data DIR (a GSN folder) or --synth for synthetic data")
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        raise Lab28Error(f"bad configuration: {exc}") from None
+    return cfg
+
+
+def default_run_name(config: GSNRunConfig) -> str:
+    return config.task.setting
+
+
+def default_suite_name(dataset: str, preset_name: str) -> str:
+    return f"gsn-suite-{preset_name}"
+
+
+def suite_runs(args: argparse.Namespace, config: GSNRunConfig) -> list[tuple[str, GSNRunConfig]]:
+    """The three settings, each with its own early-stopping monitor."""
+    from lab28.workloads.gsn.suite import SUITE_SETTINGS, setting_config
+
+    return [(setting, setting_config(config, setting)) for setting in SUITE_SETTINGS]
+
+
+def summary_line(final: dict) -> str:
+    """The line `lab28 train` prints about a finished run."""
+    val = final["val"]
+    return f"validation top-1 {val['accuracy']:.4f}, macro F1 {val['macro_f1']:.4f}, RMSE {val['rmse']:.4f}"
