@@ -25,13 +25,14 @@ def _cmd_data_synth(args) -> None:
 
 
 def _cmd_data_fetch(args) -> None:
-    from lab28.data.fetch import fetch_fashion_mnist
+    from lab28.data.fetch import fetch_idx_dataset
+    from lab28.data.specs import idx_spec
     from lab28.workloads.gsn.fetch import fetch_gsn
 
     if args.dataset == "gsn":
         path = fetch_gsn(Path(args.root) if args.root else None, url=args.url)
     else:
-        path = fetch_fashion_mnist(Path(args.root) if args.root else None)
+        path = fetch_idx_dataset(idx_spec(args.dataset), Path(args.root) if args.root else None)
     print(f"{args.dataset} ready in {path}")
 
 
@@ -152,6 +153,7 @@ JOBS_HELP = ("{what} trained at once in worker processes (the cores are shared o
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lab28.data.specs import IDX_DATASETS
     from lab28.workloads.gsn.cli_flags import add_run_flags
 
     fmt = _HelpFormatter
@@ -162,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="download, generate and look at data sets").add_subparsers(dest="data_cmd", required=True)
     fetch = data.add_parser("fetch", help="download a data set into the cache (idempotent)", formatter_class=fmt)
-    fetch.add_argument("dataset", choices=["gsn", "fashion-mnist"])
+    fetch.add_argument("dataset", choices=["gsn", *IDX_DATASETS])
     fetch.add_argument("--root", help="cache folder (default: $LAB28_DATA or ~/.cache/lab28)")
     fetch.add_argument("--url", help="GSN archive URL (default: the official one)")
     fetch.set_defaults(func=_cmd_data_fetch)
