@@ -1,4 +1,5 @@
-"""Fashion-MNIST workload: three CNNs compared with per-class metrics, figures and TensorBoard logs.
+"""Image classification workload (the MNIST family: Fashion-MNIST, MNIST, KMNIST; lab28.data.specs): three CNNs
+compared with per-class metrics, figures and TensorBoard logs.
 
 Entry points: `run_fashion` (one run folder), `run_fashion_suite` (three models + report.md), `preset`.
 """

@@ -12,13 +12,15 @@ from pathlib import Path
 
 from lab28.errors import Lab28Error
 from lab28.workloads.classify.config import PRESETS, FashionRunConfig, config_from_dict, preset
+from lab28.data.specs import IDX_DATASETS
 from lab28.config_io import add_config_flags, apply_config_flags, load_config_file
 from lab28.workloads.classify.models import FASHION_MODELS
 from lab28.train.config import TRAIN_FLAGS
 
 # flag -> (config path, help text with unit)
 FLAGS: dict[str, tuple[str, str]] = {
-    "data": ("data.path", "folder with the Fashion-MNIST IDX files, raw or .gz (default: the lab28 cache)"),
+    "dataset": ("data.dataset", f"IDX data set: {' | '.join(IDX_DATASETS)}"),
+    "data": ("data.path", "folder with the data set's IDX files, raw or .gz (default: its lab28 cache folder)"),
     "val-size": ("data.val_size", "validation images carved from train, stratified (images)"),
     "split-seed": ("data.split_seed", "seed of the train/validation split"),
     "train-size": ("data.train_size", "train on at most N images, 0 = all (images)"),

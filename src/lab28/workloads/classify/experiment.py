@@ -18,7 +18,7 @@ import torch
 
 from lab28.errors import Lab28Error
 from lab28.workloads.classify.config import FashionRunConfig, config_from_dict
-from lab28.workloads.classify.data import CLASS_NAMES, FashionSplits, Split, load_fashion
+from lab28.workloads.classify.data import FashionSplits, Split, load_fashion
 from lab28.workloads.classify.task import FashionTask
 from lab28.runfiles import write_matrix
 from lab28.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -162,7 +162,7 @@ def _train_and_finalize(run_dir: Path, config: FashionRunConfig, splits: Fashion
                         draw_figures: bool, resume: dict | None, on_epoch=None) -> None:
     model = build_model(config)
     params = count_parameters(model)
-    task = FashionTask(config.task, config.augment)
+    task = FashionTask(config.task, config.augment, config.data.dataset)
     tb = TensorBoardLog.open(run_dir / "tensorboard") if config.tensorboard else None
     print(f"[{run_dir.name}] model={config.model.name} ({params:,} parameters) device={device} "
           f"precision={precision} train={len(splits.train)} val={len(splits.val)} "
@@ -226,7 +226,7 @@ def finalize_run(run_dir: Path, config: FashionRunConfig, model, task: FashionTa
     buf = io.BytesIO()
     np.savez_compressed(buf, images=splits.val.images[torch.from_numpy(pick), 0].numpy(), true=labels[pick],
                         pred=preds_np[pick], confidence=conf.numpy()[pick], val_index=pick,
-                        class_names=np.array(CLASS_NAMES))
+                        class_names=np.array(task.class_names))
     atomic_write_bytes(run_dir / "prediction_samples.npz", buf.getvalue())
     test = None
     if splits.test is not None:
