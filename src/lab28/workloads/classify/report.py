@@ -16,7 +16,7 @@ from lab28.runfiles import (
     read_run_summary, suite_run_names,
 )
 from lab28.io_utils import atomic_write_text
-from lab28.plotting import plt, save
+from lab28.plotting import drawable, plt, save
 
 # What the report reads (not best.pt: a suite shared without its checkpoints can still be reported).
 REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", "prediction_samples.npz")
@@ -64,8 +64,9 @@ def plot_confusion(cm: np.ndarray, path: Path, class_names: tuple[str, ...], tit
             if cm[i, j]:
                 ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if share[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(len(class_names)), class_names)
+    labels = [drawable(n) for n in class_names]
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
     ax.set(xlabel="predicted class", ylabel="true class", title=title or "Confusion matrix")
     fig.colorbar(im, ax=ax, shrink=0.8, label="share of the true class")
     save(fig, path)
@@ -75,7 +76,7 @@ def plot_prediction_grid(npz_path: Path, path: Path, title: str = "", cols: int 
     """Validation images with true and predicted class (named as the file's class_names); mistakes in red."""
     with np.load(npz_path) as z:
         images, true, pred, conf = z["images"], z["true"], z["pred"], z["confidence"]
-        names = [str(n) for n in z["class_names"]]
+        names = [drawable(str(n)) for n in z["class_names"]]
     n = len(images)
     rows = max(1, -(-n // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.9, rows * 2.2), squeeze=False)
