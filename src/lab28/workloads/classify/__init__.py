@@ -1,4 +1,4 @@
-"""Image classification workload (the MNIST family: Fashion-MNIST, MNIST, KMNIST; lab28.data.specs): three CNNs
+"""Image classification workload (the MNIST family of lab28.data.specs, Fashion-MNIST by default): three CNNs
 compared with per-class metrics, figures and TensorBoard logs.
 
 Entry points: `run_fashion` (one run folder), `run_fashion_suite` (three models + report.md), `preset`.

@@ -1,4 +1,4 @@
-"""A data set of the MNIST family (Fashion-MNIST, MNIST, KMNIST: lab28.data.specs) on disk -> train / validation /
+"""A data set of the MNIST family (lab28.data.specs; Fashion-MNIST by default) on disk -> train / validation /
 (optional) test tensors.
 
 The validation split is carved from the 60,000 training images, stratified by class and fixed by a seed, so
@@ -30,7 +30,7 @@ NUM_CLASSES = 10  # outputs of every classify model; a data set must have exactl
 
 @dataclass
 class FashionDataConfig:
-    dataset: str = DEFAULT_DATASET  # which IDX data set (lab28.data.specs.IDX_DATASETS): fashion-mnist | mnist | kmnist
+    dataset: str = DEFAULT_DATASET  # which IDX data set: a name in lab28.data.specs.IDX_DATASETS
     path: str = ""  # folder with its IDX files (raw or .gz); empty = its cache folder ($LAB28_DATA or ~/.cache/lab28)
     val_size: int = 5000  # validation images carved from train, stratified by class
     split_seed: int = 0  # fixes which images validate (independent of the training seed)
