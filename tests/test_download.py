@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import http.server
@@ -20,6 +21,7 @@ from lab28.data import fetch
 from lab28.workloads.gsn import fetch as gsn_fetch
 from lab28.data.download import download_file, md5_of, safe_extract_zip
 from lab28.data.idx import write_idx
+from lab28.data.specs import idx_spec
 from lab28.errors import Lab28Error
 
 HEADER = "name,squares,circles,up,right,down,left"
@@ -279,9 +281,9 @@ def test_extract_corrupt_member_is_a_zip_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.zip"]
 
 
-# --- fetch_fashion_mnist ---------------------------------------------------------------------------------------
+# --- fetch_idx_dataset ----------------------------------------------------------------------------------------
 
-def test_fetch_fashion_mnist_with_mirror_fallback(server, tmp_path, monkeypatch):
+def test_fetch_idx_dataset_with_mirror_fallback(server, tmp_path):
     rng = np.random.default_rng(0)
     good, bad = server.root / "good", server.root / "bad"
     good.mkdir()
@@ -293,18 +295,18 @@ def test_fetch_fashion_mnist_with_mirror_fallback(server, tmp_path, monkeypatch)
         for name, array in arrays.items():
             md5s[name] = md5_of(write_idx(good / name, array))
             (bad / name).write_bytes(b"not the real file")
-    monkeypatch.setattr(fetch, "FASHION_FILES", md5s)
+    spec = dataclasses.replace(idx_spec("fashion-mnist"), files=md5s)  # the real entry with these files' md5s
     root = tmp_path / "cache"
-    folder = fetch.fetch_fashion_mnist(root=root, mirrors=[server.url("bad"), server.url("good/")], timeout=5)
+    folder = fetch.fetch_idx_dataset(spec, root=root, mirrors=[server.url("bad"), server.url("good/")], timeout=5)
     assert folder == root / "fashion-mnist"
     assert {p.name: md5_of(p) for p in folder.iterdir()} == md5s
     assert len(server.requests) == 8  # each file: wrong on mirror 1, then right on mirror 2
 
-    assert fetch.fetch_fashion_mnist(root=root, mirrors=[_closed_port_url()], timeout=5) == folder
+    assert fetch.fetch_idx_dataset(spec, root=root, mirrors=[_closed_port_url()], timeout=5) == folder
     assert len(server.requests) == 8  # idempotent: nothing fetched again
 
     with pytest.raises(Lab28Error, match="checksum mismatch"):
-        fetch.fetch_fashion_mnist(root=tmp_path / "other", mirrors=[server.url("bad")], timeout=5)
+        fetch.fetch_idx_dataset(spec, root=tmp_path / "other", mirrors=[server.url("bad")], timeout=5)
     assert _no_parts(tmp_path)
 
 

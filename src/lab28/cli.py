@@ -20,13 +20,12 @@ import sys
 from pathlib import Path
 
 from lab28 import __version__
+from lab28.data.specs import IDX_DATASETS
 from lab28.errors import Lab28Error, describe_os_error
 
-# data set -> (workload, module of its CLI flags)
-DATASETS = {
-    "gsn": ("gsn", "lab28.workloads.gsn.cli_flags"),
-    "fashion-mnist": ("classify", "lab28.workloads.classify.cli"),
-}
+# data set -> (workload, module of its CLI flags); every IDX data set (lab28.data.specs) is an image classification
+DATASETS = {"gsn": ("gsn", "lab28.workloads.gsn.cli_flags"),
+            **{name: ("classify", "lab28.workloads.classify.cli") for name in IDX_DATASETS}}
 
 
 def _flags(dataset: str):
@@ -59,9 +58,10 @@ def _cmd_data_fetch(args) -> None:
 
         path = fetch_gsn(root, url=args.url)
     else:
-        from lab28.data.fetch import fetch_fashion_mnist
+        from lab28.data.fetch import fetch_idx_dataset
+        from lab28.data.specs import idx_spec
 
-        path = fetch_fashion_mnist(root)
+        path = fetch_idx_dataset(idx_spec(args.dataset), root)
     print(f"{args.dataset} ready in {path}")
 
 

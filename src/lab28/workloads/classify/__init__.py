@@ -1,4 +1,5 @@
-"""Fashion-MNIST workload: three CNNs compared with per-class metrics, figures and TensorBoard logs.
+"""Image classification workload (the MNIST family of lab28.data.specs, Fashion-MNIST by default): three CNNs
+compared with per-class metrics, figures and TensorBoard logs.
 
 Entry points: `run_fashion` (one run folder), `run_fashion_suite` (three models + report.md), `preset`.
 """

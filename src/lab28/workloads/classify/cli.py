@@ -16,7 +16,7 @@ from lab28.train.config import TRAIN_FLAGS
 
 # flag -> (config path, help text with unit)
 FLAGS: dict[str, tuple[str, str]] = {
-    "data": ("data.path", "folder with the Fashion-MNIST IDX files, raw or .gz (default: the lab28 cache)"),
+    "data": ("data.path", "folder with the data set's IDX files, raw or .gz (default: its lab28 cache folder)"),
     "val-size": ("data.val_size", "validation images carved from train, stratified (images)"),
     "split-seed": ("data.split_seed", "seed of the train/validation split"),
     "train-size": ("data.train_size", "train on at most N images, 0 = all (images)"),
@@ -65,6 +65,7 @@ def config_from_args(args: argparse.Namespace, dataset: str) -> FashionRunConfig
         cfg = load_config_file(args.config, config_from_dict)
     else:
         cfg = preset(args.preset)
+    cfg.data.dataset = dataset  # the data set is the command's: `lab28 train kmnist`
     if getattr(args, "model", None) is not None:
         cfg.model.name = args.model
     apply_config_flags(cfg, args, FLAGS)

@@ -1,4 +1,5 @@
-"""Fashion-MNIST on disk -> train / validation / (optional) test tensors.
+"""A data set of the MNIST family (lab28.data.specs; Fashion-MNIST by default) on disk -> train / validation /
+(optional) test tensors.
 
 The validation split is carved from the 60,000 training images, stratified by class and fixed by a seed, so
 model selection and early stopping never see the test set. The t10k test set is read only when its two files
@@ -16,25 +17,37 @@ import numpy as np
 import torch
 
 from lab28.config_io import check_seed
+from lab28.data.fetch import idx_folder
 from lab28.data.idx import find_fashion_files, load_idx_pair
+from lab28.data.specs import IDX_DATASETS, IdxSpec, idx_spec
 from lab28.errors import Lab28Error
-from lab28.io_utils import user_cache_dir
 
-CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-               "Ankle boot")
-NUM_CLASSES = len(CLASS_NAMES)
+DEFAULT_DATASET = "fashion-mnist"
+# Fashion-MNIST's names (the default data set); any other one's: idx_spec(name).class_names.
+CLASS_NAMES = idx_spec(DEFAULT_DATASET).class_names
+NUM_CLASSES = 10  # outputs of every classify model; a data set must have exactly this many classes
 
 
 @dataclass
 class FashionDataConfig:
-    path: str = ""  # folder with the IDX files (raw or .gz); empty = the cache ($LAB28_DATA or ~/.cache/lab28)
+    dataset: str = DEFAULT_DATASET  # which IDX data set: a name in lab28.data.specs.IDX_DATASETS
+    path: str = ""  # folder with its IDX files (raw or .gz); empty = its cache folder ($LAB28_DATA or ~/.cache/lab28)
     val_size: int = 5000  # validation images carved from train, stratified by class
     split_seed: int = 0  # fixes which images validate (independent of the training seed)
     train_size: int = 0  # train on at most this many images (stratified subset; 0 = all the rest)
     test_size: int = 0  # evaluate on at most the first N test images (0 = all 10,000)
     evaluate_test: bool = True  # evaluate the best checkpoint on t10k when the files are there
 
+    def spec(self) -> IdxSpec:
+        """The data set's spec: files, class names, normalisation."""
+        return idx_spec(self.dataset)
+
     def validate(self) -> None:
+        if self.dataset not in IDX_DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(IDX_DATASETS)}")
+        if len(self.spec().class_names) != NUM_CLASSES:
+            raise ValueError(f"dataset {self.dataset!r} has {len(self.spec().class_names)} classes; the classify "
+                             f"models have {NUM_CLASSES} outputs")
         for name in ("val_size", "train_size", "test_size"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -76,8 +89,9 @@ class FashionSplits:
         }
 
 
-def default_fashion_dir() -> Path:
-    return user_cache_dir() / "fashion-mnist"
+def default_data_dir(dataset: str = DEFAULT_DATASET) -> Path:
+    """Where `lab28 data fetch <dataset>` puts a data set, and where runs look without --data."""
+    return idx_folder(idx_spec(dataset))
 
 
 def stratified_split(labels: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -111,12 +125,13 @@ def _to_split(images: np.ndarray, labels: np.ndarray) -> Split:
 def load_fashion(config: FashionDataConfig) -> FashionSplits:
     """Read the IDX files named by `config` and split them. Bad files raise Lab28Error naming the file."""
     config.validate()
-    folder = Path(config.path).expanduser() if config.path else default_fashion_dir()
+    spec = config.spec()
+    folder = Path(config.path).expanduser() if config.path else default_data_dir(spec.name)
     if not folder.is_dir():
-        raise Lab28Error(f"{folder}: no such folder (get the data with `lab28 data fetch fashion-mnist`)")
+        raise Lab28Error(f"{folder}: no such folder (get the data with `lab28 data fetch {spec.name}`)")
     train_files = find_fashion_files(folder, "train")
     if train_files is None:
-        raise Lab28Error(f"{folder}: no Fashion-MNIST training files (train-images-idx3-ubyte and "
+        raise Lab28Error(f"{folder}: no {spec.title} training files (train-images-idx3-ubyte and "
                          "train-labels-idx1-ubyte, raw or .gz)")
     images, labels = load_idx_pair(*train_files)
     if config.val_size >= len(labels):

@@ -22,7 +22,7 @@ from lab28.runs.files import write_matrix
 from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.trainer import metrics_from_outputs, predict_outputs
 from lab28.workloads.classify.config import FashionRunConfig
-from lab28.workloads.classify.data import CLASS_NAMES, FashionSplits, Split
+from lab28.workloads.classify.data import FashionSplits, Split
 from lab28.workloads.classify.task import FashionTask
 
 GRID_RANDOM, GRID_MISTAKES = 24, 12  # prediction grid: random validation images + extra misclassified ones
@@ -149,7 +149,7 @@ def finalize_run(run_dir: Path, config: FashionRunConfig, model, task: FashionTa
     buf = io.BytesIO()
     np.savez_compressed(buf, images=splits.val.images[torch.from_numpy(pick), 0].numpy(), true=labels[pick],
                         pred=preds_np[pick], confidence=conf.numpy()[pick], val_index=pick,
-                        class_names=np.array(CLASS_NAMES))
+                        class_names=np.array(task.class_names))
     atomic_write_bytes(run_dir / "prediction_samples.npz", buf.getvalue())
     test = None
     if splits.test is not None:

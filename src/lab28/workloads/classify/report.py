@@ -1,4 +1,5 @@
-"""Figures of one Fashion-MNIST run and report.md (+ report.html) of a suite, drawn only from run folders."""
+"""Figures of one classification run (MNIST family) and report.md (+ report.html) of a suite, drawn only from run
+folders. Class names and the data set's title come from the spec named in each run's config.json."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
+from lab28.data.specs import IdxSpec, idx_spec
 from lab28.errors import Lab28Error
-from lab28.workloads.classify.data import CLASS_NAMES
+from lab28.workloads.classify.data import DEFAULT_DATASET
 from lab28.runs.files import (
     NUMBER, TEXT, check_fields, check_numbers, check_run_folder, environment_line, read_matrix, read_metrics_csv,
     read_run_summary, suite_run_names,
 )
 from lab28.io_utils import atomic_write_text
-from lab28.plotting import plt, save
+from lab28.plotting import drawable, plt, save
 
 # What the report reads (not best.pt: a suite shared without its checkpoints can still be reported).
 REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", "prediction_samples.npz")
@@ -25,6 +27,12 @@ SPLIT_SPEC = {"accuracy": NUMBER, "macro_f1": NUMBER, "macro_precision": NUMBER,
 FINAL_SPEC = {"val": SPLIT_SPEC, "test": (SPLIT_SPEC, None), "test_note": TEXT, "params": NUMBER, "epochs_run": NUMBER,
               "best_epoch": (NUMBER, None), "runtime_s": NUMBER, "stop_reason": TEXT}
 DATA_SPEC = {"source": TEXT, "train_size": NUMBER, "val_size": NUMBER, "val_indices_md5": TEXT}
+
+
+def run_spec(config: dict) -> IdxSpec:
+    """The data set of a run from its config.json contents (runs made before the setting existed: Fashion-MNIST)."""
+    data = config.get("data") if isinstance(config, dict) else None
+    return idx_spec(data.get("dataset", DEFAULT_DATASET) if isinstance(data, dict) else DEFAULT_DATASET)
 
 
 # -- one run -------------------------------------------------------------------------------------------------
@@ -45,7 +53,7 @@ def plot_curves(m: dict[str, np.ndarray], path: Path, title: str = "") -> None:
     save(fig, path)
 
 
-def plot_confusion(cm: np.ndarray, path: Path, title: str = "") -> None:
+def plot_confusion(cm: np.ndarray, path: Path, class_names: tuple[str, ...], title: str = "") -> None:
     """Colour = share of the true class (row), text = image count: readable whatever the split size."""
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
@@ -56,17 +64,19 @@ def plot_confusion(cm: np.ndarray, path: Path, title: str = "") -> None:
             if cm[i, j]:
                 ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if share[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right")
-    ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES)
+    labels = [drawable(n) for n in class_names]
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
     ax.set(xlabel="predicted class", ylabel="true class", title=title or "Confusion matrix")
     fig.colorbar(im, ax=ax, shrink=0.8, label="share of the true class")
     save(fig, path)
 
 
 def plot_prediction_grid(npz_path: Path, path: Path, title: str = "", cols: int = 6) -> None:
-    """Validation images with true and predicted class; mistakes get a red caption and frame."""
+    """Validation images with true and predicted class (named as the file's class_names); mistakes in red."""
     with np.load(npz_path) as z:
         images, true, pred, conf = z["images"], z["true"], z["pred"], z["confidence"]
+        names = [drawable(str(n)) for n in z["class_names"]]
     n = len(images)
     rows = max(1, -(-n // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.9, rows * 2.2), squeeze=False)
@@ -79,7 +89,7 @@ def plot_prediction_grid(npz_path: Path, path: Path, title: str = "", cols: int 
         wrong = true[k] != pred[k]
         ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
         color = "red" if wrong else "black"
-        ax.set_title(f"true: {CLASS_NAMES[true[k]]}\npred: {CLASS_NAMES[pred[k]]} ({conf[k]:.0%})",
+        ax.set_title(f"true: {names[true[k]]}\npred: {names[pred[k]]} ({conf[k]:.0%})",
                      fontsize=7, color=color)
         for spine in ax.spines.values():
             spine.set_color("red" if wrong else "0.8")
@@ -96,14 +106,16 @@ def draw_run_figures(run_dir: str | Path) -> list[Path]:
     out = run_dir / "figures"
     out.mkdir(exist_ok=True)
     final = json.loads((run_dir / "final_metrics.json").read_text())
+    classes = run_spec(json.loads((run_dir / "config.json").read_text())).class_names
     name = final.get("model", run_dir.name)
     plot_curves(read_metrics_csv(run_dir / "metrics.csv"), out / "curves.png", f"{run_dir.name} ({name})")
-    plot_confusion(read_matrix(run_dir / "confusion.csv"), out / "confusion.png",
+    plot_confusion(read_matrix(run_dir / "confusion.csv"), out / "confusion.png", classes,
                    f"{name}: validation confusion (best epoch)")
     plot_prediction_grid(run_dir / "prediction_samples.npz", out / "predictions.png")
     paths = [out / f for f in RUN_FIGURES]
     if (run_dir / "confusion_test.csv").exists():
-        plot_confusion(read_matrix(run_dir / "confusion_test.csv"), out / "confusion_test.png", f"{name}: test confusion")
+        plot_confusion(read_matrix(run_dir / "confusion_test.csv"), out / "confusion_test.png", classes,
+                       f"{name}: test confusion")
         paths.append(out / "confusion_test.png")
     return paths
 
@@ -153,12 +165,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def per_class_table(finals: dict[str, dict], split: str) -> list[str]:
+def per_class_table(finals: dict[str, dict], split: str, class_names: tuple[str, ...]) -> list[str]:
     """One row per class; for each model P, R and F1 columns, prefixed with the model name."""
     names = list(finals)
     header = "| class | " + " | ".join(f"{n} P | {n} R | {n} F1" for n in names) + " | support |"
     lines = [header, "|---|" + "---:|" * (3 * len(names) + 1)]
-    for cls in CLASS_NAMES:
+    for cls in class_names:
         cells = []
         for n in names:
             m = finals[n][split]
@@ -182,9 +194,14 @@ def write_report(suite_dir: str | Path) -> Path:
     plot_overlaid_curves(metrics, suite_dir / "figures" / "curves_overlaid.png")
     finals = {name: s["final"] for name, s in summaries.items()}
     configs = {name: s["config"] for name, s in summaries.items()}
+    specs = {name: run_spec(cfg) for name, cfg in configs.items()}
+    spec = next(iter(specs.values()))
+    if any(s.name != spec.name for s in specs.values()):  # one per-class table cannot mix two label sets
+        raise Lab28Error(f"{suite_dir}: the runs use different data sets "
+                         f"({', '.join(f'{n}: {s.name}' for n, s in specs.items())}); a report compares one")
     data, env = summaries[runs[0].name]["data"], summaries[runs[0].name]["env"]
     has_test = all(f["test"] is not None for f in finals.values())
-    lines = ["# Fashion-MNIST: three architectures compared", ""]
+    lines = [f"# {spec.title}: three architectures compared", ""]
     if data:
         lines += [f"Data: `{data['source']}` — {data['train_size']} training images, {data['val_size']} validation "
                   f"images (stratified split of the training files, md5 of the rows {data['val_indices_md5'][:12]}).", ""]
@@ -212,7 +229,7 @@ def write_report(suite_dir: str | Path) -> Path:
               "class from the confusion matrix (precision from its column, recall from its row).", ""]
     for split in (("test",) if has_test else ()) + ("val",):
         title = "test set" if split == "test" else "validation split"
-        lines += [f"## Per-class precision (P), recall (R) and F1 — {title}", ""] + per_class_table(finals, split) + [""]
+        lines += [f"## Per-class precision (P), recall (R) and F1 — {title}", ""] + per_class_table(finals, split, spec.class_names) + [""]
     lines += ["## Learning curves", "", "![learning curves](figures/curves_overlaid.png)", "",
               "## Confusion matrices (validation, best epoch)", ""]
     lines += [f"![{r.name} confusion]({r.name}/figures/confusion.png)" for r in runs] + [""]

@@ -1,4 +1,4 @@
-"""The Fashion-MNIST classification task: batch preparation, loss, decoding and metrics (trainer-agnostic)."""
+"""The image classification task (MNIST family): batch preparation, loss, decoding and metrics (trainer-agnostic)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from lab28.workloads.classify.augment import FashionAugment, FashionAugmentConfig
-from lab28.workloads.classify.data import CLASS_NAMES, NUM_CLASSES
+from lab28.data.specs import idx_spec
+from lab28.workloads.classify.data import CLASS_NAMES, DEFAULT_DATASET, NUM_CLASSES
 from lab28.metrics import CLASSIFICATION_METRICS, classification_metrics, confusion_matrix, per_class_scores
 
-# Training-set pixel statistics in [0, 1] (GUIDE.md §2): a centred input lets BN layers start near identity.
-PIXEL_MEAN, PIXEL_STD = 0.2860, 0.3530
+# Training-set pixel statistics in [0, 1] of each data set come from its spec: a centred input lets BN layers
+# start near identity. These are Fashion-MNIST's (GUIDE.md §2), the default data set.
+PIXEL_MEAN, PIXEL_STD = idx_spec(DEFAULT_DATASET).mean, idx_spec(DEFAULT_DATASET).std
 
 
 @dataclass
@@ -40,22 +42,27 @@ def per_class_metrics(cm: torch.Tensor, names: tuple[str, ...] = CLASS_NAMES) ->
 
 
 class FashionTask:
-    """Owns how uint8 images become model input, the loss, and every metric; the trainer knows no clothes."""
+    """Owns how uint8 images become model input, the loss, and every metric; the trainer knows no clothes.
+
+    `dataset` (a lab28.data.specs name) gives the normalisation and the class names of the per-class metrics."""
 
     name = "fashion"
     default_monitor = ("val_accuracy", "max")
 
-    def __init__(self, config: FashionTaskConfig | None = None, augment: FashionAugmentConfig | None = None):
+    def __init__(self, config: FashionTaskConfig | None = None, augment: FashionAugmentConfig | None = None,
+                 dataset: str = DEFAULT_DATASET):
         self.config = config or FashionTaskConfig()
         self.config.validate()
         self.augment = FashionAugment(augment) if augment is not None and augment.any_enabled() else None
+        spec = idx_spec(dataset)
+        self.class_names, self.mean, self.std = spec.class_names, spec.mean, spec.std
 
     def prepare_batch(self, images: torch.Tensor, labels: torch.Tensor, train: bool, generator=None):
         """uint8 N x 1 x 28 x 28 + labels -> normalised float input and {"labels": ...} (augmented if training)."""
         x = images.float().div_(255.0)
         if train and self.augment is not None:
             x, labels = self.augment(x, labels, generator)
-        return (x - PIXEL_MEAN) / PIXEL_STD, {"labels": labels.long()}
+        return (x - self.mean) / self.std, {"labels": labels.long()}
 
     def loss(self, outputs, targets) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits = outputs[0] if isinstance(outputs, tuple) else outputs
@@ -85,7 +92,7 @@ class FashionTask:
         """Accuracy, macro P/R/F1 and per-class P/R/F1/support for a whole split."""
         cm = self.confusion(outputs, targets)
         out = classification_metrics(cm)
-        out.update(per_class_metrics(cm))
+        out.update(per_class_metrics(cm, self.class_names))
         return out
 
 

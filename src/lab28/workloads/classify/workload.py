@@ -60,7 +60,7 @@ class ClassifyWorkload:
         pass  # no data-dependent start weights
 
     def task(self, config) -> FashionTask:
-        return FashionTask(config.task, config.augment)
+        return FashionTask(config.task, config.augment, config.data.dataset)
 
     def start_line(self, config, model, data: RunData) -> str:
         splits = data.source
