@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
+
+# transform(images, targets, generator) -> (images, targets)
+Transform = Callable[[torch.Tensor, torch.Tensor, "torch.Generator | None"], tuple[torch.Tensor, torch.Tensor]]
+
+
+class Augmentation:
+    """The enabled transforms of an augmentation config, applied in a fixed order to batches of (images, targets).
+
+    A workload lists its steps as (probability, transform) pairs; a step with probability 0 is skipped, so it draws
+    no random numbers and a run without it is the run it always was.
+    """
+
+    def __init__(self, config):
+        config.validate()
+        self.config = config
+
+    def steps(self) -> list[tuple[float, Transform]]:
+        raise NotImplementedError
+
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None = None):
+        for probability, transform in self.steps():
+            if probability > 0:
+                images, targets = transform(images, targets, generator)
+        return images, targets
 
 
 def pick(n: int, p: float, device, generator) -> torch.Tensor:

@@ -7,7 +7,7 @@ Verb first, the same verbs for every data set:
     lab28 data fetch|show|synth DATASET
 DATASETS below is the CLI's table of data sets: which workload trains on each, and the module holding that
 workload's flags (add_train_arguments, add_suite_arguments, config_from_args, default_run_name, suite_runs,
-default_suite_name, summary_line).
+summary_line, SUITE_LIST_KEY).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _cmd_suite(args) -> None:
     flags = _flags(args.dataset)
     config = flags.config_from_args(args, args.dataset)
     runs = flags.suite_runs(args, config)
-    name = args.name if args.name is not None else flags.default_suite_name(args.dataset, args.preset)
+    name = args.name if args.name is not None else f"{args.dataset}-suite-{args.preset}"
     suite_dir = run_suite(_workload(args.dataset), runs, args.out, name, jobs=args.jobs,
                           list_key=flags.SUITE_LIST_KEY)
     print(f"suite folder: {suite_dir}\nreport: {suite_dir / 'report.md'}")

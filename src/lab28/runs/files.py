@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,38 @@ def environment_line(env: dict) -> str:
     return (f"lab28 {env.get('lab28_version')} (git {env.get('git_hash')}), torch {env.get('torch_version')}, "
             f"device {env.get('device')}, precision {env.get('precision')}, "
             f"CPU threads per run: {env.get('torch_threads')}.")
+
+
+def figures_folder(run_dir: str | Path) -> tuple[Path, Path, dict]:
+    """(run folder, its figures/ folder, made if needed, its final_metrics.json): where a run's figures start."""
+    run_dir = Path(run_dir)
+    out = run_dir / "figures"
+    out.mkdir(exist_ok=True)
+    return run_dir, out, read_run_json(run_dir / "final_metrics.json")
+
+
+@dataclass
+class SuiteFiles:
+    """Everything a suite report reads, read and checked before anything is written."""
+
+    folder: Path
+    runs: list[Path]
+    summaries: dict[str, dict]  # run name -> read_run_summary (final, config, env, data)
+    metrics: dict[str, dict[str, np.ndarray]]  # run name -> metrics.csv columns
+
+    @property
+    def finals(self) -> dict[str, dict]:
+        return {name: s["final"] for name, s in self.summaries.items()}
+
+    @property
+    def configs(self) -> dict[str, dict]:
+        return {name: s["config"] for name, s in self.summaries.items()}
+
+
+def read_suite(suite_dir: str | Path, find_runs, read_runs) -> SuiteFiles:
+    """A suite's runs as the workload's report finds and checks them (find_runs, read_runs); figures/ made."""
+    suite_dir = Path(suite_dir)
+    runs = find_runs(suite_dir)
+    summaries, metrics = read_runs(runs)
+    (suite_dir / "figures").mkdir(exist_ok=True)
+    return SuiteFiles(suite_dir, runs, summaries, metrics)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lab28.augment_ops import pick, random_erase
+from lab28.augment_ops import Augmentation, pick, random_erase
 
 
 @dataclass
@@ -116,24 +116,17 @@ def translate(images, labels, p: float = 1.0, max_pixels: int = 2, generator=Non
     return shift_images(images, dy, dx, max_shift=max_pixels), labels
 
 
-class FashionAugment:
+class FashionAugment(Augmentation):
     """All enabled transforms in a fixed order: geometry first, erasing last (so an erased patch stays a
     clean rectangle rather than a rotated or shifted one)."""
 
-    def __init__(self, config: FashionAugmentConfig):
-        config.validate()
-        self.config = config
-
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None):
+    def steps(self):
         c = self.config
-        if c.hflip > 0:
-            images, labels = hflip(images, labels, c.hflip, generator)
-        if c.vflip > 0:
-            images, labels = vflip(images, labels, c.vflip, generator)
-        if c.rotate > 0:
-            images, labels = rotate(images, labels, c.rotate, c.rotate_degrees, generator)
-        if c.translate > 0 and c.translate_pixels > 0:
-            images, labels = translate(images, labels, c.translate, c.translate_pixels, generator)
-        if c.erase > 0:
-            images, labels = random_erase(images, labels, c.erase, c.erase_area, generator)
-        return images, labels
+        return [
+            (c.hflip, lambda x, y, g: hflip(x, y, c.hflip, g)),
+            (c.vflip, lambda x, y, g: vflip(x, y, c.vflip, g)),
+            (c.rotate, lambda x, y, g: rotate(x, y, c.rotate, c.rotate_degrees, g)),
+            (c.translate if c.translate_pixels > 0 else 0.0,
+             lambda x, y, g: translate(x, y, c.translate, c.translate_pixels, g)),
+            (c.erase, lambda x, y, g: random_erase(x, y, c.erase, c.erase_area, g)),
+        ]

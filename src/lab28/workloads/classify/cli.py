@@ -10,6 +10,7 @@ import argparse
 
 from lab28.errors import Lab28Error
 from lab28.workloads.classify.config import PRESETS, FashionRunConfig, config_from_dict, preset
+from lab28.runs.config import checked
 from lab28.config_io import add_config_flags, apply_config_flags, load_config_file
 from lab28.workloads.classify.models import FASHION_MODELS
 from lab28.train.config import TRAIN_FLAGS
@@ -69,19 +70,12 @@ def config_from_args(args: argparse.Namespace, dataset: str) -> FashionRunConfig
     if getattr(args, "model", None) is not None:
         cfg.model.name = args.model
     apply_config_flags(cfg, args, FLAGS)
-    try:
-        cfg.validate()
-    except ValueError as exc:
-        raise Lab28Error(f"bad configuration: {exc}") from None
-    return cfg
+    return checked(cfg)
 
 
 def default_run_name(config: FashionRunConfig) -> str:
     return config.model.name
 
-
-def default_suite_name(dataset: str, preset_name: str) -> str:
-    return f"{dataset}-suite-{preset_name}"
 
 
 def suite_runs(args: argparse.Namespace, config: FashionRunConfig) -> list[tuple[str, FashionRunConfig]]:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from lab28.workloads.classify.augment import FashionAugmentConfig
 from lab28.workloads.classify.data import FashionDataConfig
 from lab28.workloads.classify.task import FashionTask, FashionTaskConfig
-from lab28.config_io import check_finite, from_dict
+from lab28.config_io import from_dict
+from lab28.runs.config import RunConfig
 from lab28.train.config import TrainConfig
-from lab28.train.trainer import check_monitor
 from lab28.train.early_stopping import EarlyStoppingConfig
 
 PRESETS = ("seed", "best", "quick")
@@ -28,7 +27,7 @@ class FashionModelConfig:
 
 
 @dataclass
-class FashionRunConfig:
+class FashionRunConfig(RunConfig):
     workload: str = "classify"  # which workload a config.json belongs to (lab28.workloads)
     data: FashionDataConfig = field(default_factory=FashionDataConfig)
     model: FashionModelConfig = field(default_factory=FashionModelConfig)
@@ -37,20 +36,10 @@ class FashionRunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     tensorboard: bool = True  # write run_dir/tensorboard (skipped with a note if the package is missing)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    WORKLOAD = "classify"
 
-    def validate(self) -> None:
-        """Every value, before anything is loaded or written; ValueError names the first bad one."""
-        if self.workload != "classify":
-            raise ValueError(f"this is a {self.workload!r} config, not an image-classification one")
-        check_finite(self)
-        self.data.validate()
-        self.model.validate()
-        self.task.validate()
-        self.augment.validate()
-        self.train.validate()
-        check_monitor(FashionTask(self.task), self.train)
+    def monitor_task(self):
+        return FashionTask(self.task, dataset=self.data.dataset)
 
 
 def preset(name: str, model: str = "simple-cnn") -> FashionRunConfig:

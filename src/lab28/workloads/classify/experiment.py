@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab28.errors import Lab28Error
 from lab28.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 from lab28.models import create_model
+from lab28.runs.config import check_run_config
 from lab28.runs.files import write_matrix
-from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.trainer import metrics_from_outputs, predict_outputs
 from lab28.workloads.classify.config import FashionRunConfig
 from lab28.workloads.classify.data import FashionSplits, Split
@@ -86,15 +85,9 @@ class TensorBoardLog:
 
 
 # -- one run -------------------------------------------------------------------------------------------------
-def check_config(config: FashionRunConfig) -> tuple[torch.device, str]:
-    """Validate every value and resolve the device and precision on this machine: (device, precision), or a
-    one-line Lab28Error before anything is loaded or written."""
-    try:
-        config.validate()
-        device = resolve_device(config.train.device)
-        return device, resolve_precision(config.train.precision, device)
-    except ValueError as exc:
-        raise Lab28Error(f"bad configuration: {exc}") from None
+def check_config(config) -> tuple[torch.device, str]:
+    """(device, precision) for a valid config, else a one-line error (lab28.runs.config.check_run_config)."""
+    return check_run_config(config)
 
 
 def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwrite: bool = False,

@@ -13,7 +13,7 @@ from lab28.errors import Lab28Error
 from lab28.workloads.classify.data import DEFAULT_DATASET
 from lab28.runs.files import (
     NUMBER, TEXT, check_fields, check_numbers, check_run_folder, environment_line, read_matrix, read_metrics_csv,
-    read_run_summary, suite_run_names,
+    figures_folder, read_run_summary, read_suite, suite_run_names,
 )
 from lab28.io_utils import atomic_write_text
 from lab28.plotting import drawable, plt, save
@@ -102,10 +102,7 @@ def plot_prediction_grid(npz_path: Path, path: Path, title: str = "", cols: int 
 
 def draw_run_figures(run_dir: str | Path) -> list[Path]:
     """curves.png, confusion.png (validation; confusion_test.png too when there is a test set), predictions.png."""
-    run_dir = Path(run_dir)
-    out = run_dir / "figures"
-    out.mkdir(exist_ok=True)
-    final = json.loads((run_dir / "final_metrics.json").read_text())
+    run_dir, out, final = figures_folder(run_dir)
     classes = run_spec(json.loads((run_dir / "config.json").read_text())).class_names
     name = final.get("model", run_dir.name)
     plot_curves(read_metrics_csv(run_dir / "metrics.csv"), out / "curves.png", f"{run_dir.name} ({name})")
@@ -187,13 +184,10 @@ def per_class_table(finals: dict[str, dict], split: str, class_names: tuple[str,
 
 def write_report(suite_dir: str | Path) -> Path:
     """Write report.md and report.html; every input is read and checked first, so a bad one leaves nothing."""
-    suite_dir = Path(suite_dir)
-    runs = find_runs(suite_dir)
-    summaries, metrics = read_runs(runs)
-    (suite_dir / "figures").mkdir(exist_ok=True)
+    suite = read_suite(suite_dir, find_runs, read_runs)
+    suite_dir, runs, summaries, metrics, finals = suite.folder, suite.runs, suite.summaries, suite.metrics, suite.finals
     plot_overlaid_curves(metrics, suite_dir / "figures" / "curves_overlaid.png")
-    finals = {name: s["final"] for name, s in summaries.items()}
-    configs = {name: s["config"] for name, s in summaries.items()}
+    configs = suite.configs
     specs = {name: run_spec(cfg) for name, cfg in configs.items()}
     spec = next(iter(specs.values()))
     if any(s.name != spec.name for s in specs.values()):  # one per-class table cannot mix two label sets

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lab28.augment_ops import pick, random_erase
+from lab28.augment_ops import Augmentation, pick, random_erase
 from lab28.workloads.gsn.labels import HFLIP_PERM, ROT90_CCW_PERM, VFLIP_PERM
 
 
@@ -117,25 +117,17 @@ def gaussian_noise(images, counts, p=1.0, variance=0.1, generator=None):
     return torch.where(mask, images + noise * variance**0.5, images), counts
 
 
-class GSNAugment:
+class GSNAugment(Augmentation):
     """All enabled transforms in a fixed order: geometry first (permutes counts), then photometric."""
 
-    def __init__(self, config: GSNAugmentConfig):
-        config.validate()
-        self.config = config
-
-    def __call__(self, images: torch.Tensor, counts: torch.Tensor, generator: torch.Generator | None = None):
+    def steps(self):
         c = self.config
-        if c.hflip > 0:
-            images, counts = hflip(images, counts, c.hflip, generator)
-        if c.vflip > 0:
-            images, counts = vflip(images, counts, c.vflip, generator)
-        if c.rot90 > 0:
-            images, counts = rot90(images, counts, c.rot90, generator)
-        if c.brightness_contrast > 0:
-            images, counts = brightness_contrast(images, counts, c.brightness_contrast, c.brightness, c.contrast, generator)
-        if c.erase > 0:
-            images, counts = random_erase(images, counts, c.erase, c.erase_area, generator)
-        if c.noise > 0:
-            images, counts = gaussian_noise(images, counts, c.noise, c.noise_variance, generator)
-        return images, counts
+        return [
+            (c.hflip, lambda x, y, g: hflip(x, y, c.hflip, g)),
+            (c.vflip, lambda x, y, g: vflip(x, y, c.vflip, g)),
+            (c.rot90, lambda x, y, g: rot90(x, y, c.rot90, g)),
+            (c.brightness_contrast,
+             lambda x, y, g: brightness_contrast(x, y, c.brightness_contrast, c.brightness, c.contrast, g)),
+            (c.erase, lambda x, y, g: random_erase(x, y, c.erase, c.erase_area, g)),
+            (c.noise, lambda x, y, g: gaussian_noise(x, y, c.noise, c.noise_variance, g)),
+        ]

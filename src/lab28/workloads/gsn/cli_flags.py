@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from lab28.runs.config import checked
 from lab28.config_io import add_config_flags, apply_config_flags, load_config_file
 from lab28.errors import Lab28Error
 from lab28.workloads.gsn.config import PRESETS, GSNRunConfig, config_from_dict, preset
@@ -80,19 +81,12 @@ def config_from_args(args: argparse.Namespace, dataset: str = "gsn") -> GSNRunCo
         cfg.data.path = ""
     elif args.preset == "lab" and not cfg.data.path and not args.config:
         raise Lab28Error("the lab preset needs --data DIR (a GSN folder) or --synth for synthetic data")
-    try:
-        cfg.validate()
-    except ValueError as exc:
-        raise Lab28Error(f"bad configuration: {exc}") from None
-    return cfg
+    return checked(cfg)
 
 
 def default_run_name(config: GSNRunConfig) -> str:
     return config.task.setting
 
-
-def default_suite_name(dataset: str, preset_name: str) -> str:
-    return f"gsn-suite-{preset_name}"
 
 
 def suite_runs(args: argparse.Namespace, config: GSNRunConfig) -> list[tuple[str, GSNRunConfig]]:

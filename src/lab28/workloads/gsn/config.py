@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab28.config_io import check_finite, check_seed, from_dict
+from lab28.config_io import check_seed, from_dict
 from lab28.workloads.gsn.augment import GSNAugmentConfig
 from lab28.workloads.gsn.task import GSNTask, GSNTaskConfig
 from lab28.workloads.gsn.models import FC_INITS, HEADS
+from lab28.runs.config import RunConfig
 from lab28.train.config import TrainConfig
-from lab28.train.trainer import check_monitor
 from lab28.train.early_stopping import EarlyStoppingConfig
 
 PRESETS = ("lab", "quick")
@@ -57,7 +56,7 @@ class GSNModelConfig:
 
 
 @dataclass
-class GSNRunConfig:
+class GSNRunConfig(RunConfig):
     workload: str = "gsn"  # which workload a config.json belongs to (lab28.workloads)
     data: GSNDataConfig = field(default_factory=GSNDataConfig)
     model: GSNModelConfig = field(default_factory=GSNModelConfig)
@@ -65,20 +64,10 @@ class GSNRunConfig:
     augment: GSNAugmentConfig = field(default_factory=GSNAugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    WORKLOAD = "gsn"
 
-    def validate(self) -> None:
-        """Every value, before anything is loaded or written; ValueError names the first bad one."""
-        if self.workload != "gsn":
-            raise ValueError(f"this is a {self.workload!r} config, not a GSN one")
-        check_finite(self)
-        self.data.validate()
-        self.model.validate()
-        self.task.validate()
-        self.augment.validate()
-        self.train.validate()
-        check_monitor(GSNTask(self.task), self.train)
+    def monitor_task(self):
+        return GSNTask(self.task)
 
 
 def monitor_for(setting: str) -> tuple[str, str]:

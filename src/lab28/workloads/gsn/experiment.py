@@ -20,8 +20,8 @@ from lab28.workloads.gsn.loader import GSNData, load_gsn
 from lab28.workloads.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json, atomic_write_text
 from lab28.models import create_model
+from lab28.runs.config import check_run_config
 from lab28.runs.files import write_matrix
-from lab28.train.device import resolve_device, resolve_precision
 from lab28.train.trainer import evaluate, metrics_from_outputs, predict_outputs
 
 
@@ -71,15 +71,9 @@ def activation_rates(model, task: GSNTask, images: torch.Tensor, counts: torch.T
     return (active.double() / images.shape[0]).cpu()
 
 
-def check_config(config: GSNRunConfig) -> tuple[torch.device, str]:
-    """Validate every value and resolve the device and precision on this machine: (device, precision), or a
-    one-line Lab28Error before anything is loaded or written."""
-    try:
-        config.validate()
-        device = resolve_device(config.train.device)
-        return device, resolve_precision(config.train.precision, device)
-    except ValueError as exc:
-        raise Lab28Error(f"bad configuration: {exc}") from None
+def check_config(config) -> tuple[torch.device, str]:
+    """(device, precision) for a valid config, else a one-line error (lab28.runs.config.check_run_config)."""
+    return check_run_config(config)
 
 
 def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: bool = False,

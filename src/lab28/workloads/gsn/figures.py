@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
 
 from lab28.workloads.gsn.labels import NUM_PAIRS, SPLITS_PER_PAIR, pair_name
 from lab28.plotting import plt, save
-from lab28.runs.files import read_matrix, read_metrics_csv
+from lab28.runs.files import figures_folder, read_matrix, read_metrics_csv
 
 PAIR_LABELS = [pair_name(p) for p in range(NUM_PAIRS)]
 
@@ -102,10 +101,7 @@ def draw_run_figures(run_dir: str | Path) -> list[Path]:
     from lab28.workloads.gsn.task import pair_confusion
     import torch
 
-    run_dir = Path(run_dir)
-    out = run_dir / "figures"
-    out.mkdir(exist_ok=True)
-    final = json.loads((run_dir / "final_metrics.json").read_text())
+    run_dir, out, final = figures_folder(run_dir)
     title = f"{run_dir.name} ({final['setting']})"
     m = read_metrics_csv(run_dir / "metrics.csv")
     cm = read_matrix(run_dir / "confusion.csv")

@@ -13,7 +13,7 @@ from lab28.io_utils import atomic_write_text
 from lab28.plotting import plt, save
 from lab28.runs.files import (
     NUMBER, TEXT, check_fields, check_numbers, check_run_folder, environment_line, read_metrics_csv, read_run_summary,
-    suite_run_names,
+    read_suite, suite_run_names,
 )
 
 # What the report reads. Not best.pt: a suite shared without its checkpoints (hundreds of MB) can still be reported.
@@ -90,13 +90,10 @@ def _fmt(v, digits=3):
 
 def write_report(suite_dir: str | Path) -> Path:
     """Write report.md and report.html; every input is read and checked first, so a bad one leaves nothing."""
-    suite_dir = Path(suite_dir)
-    runs = find_runs(suite_dir)
-    summaries, metrics = read_runs(runs)
-    (suite_dir / "figures").mkdir(exist_ok=True)
+    suite = read_suite(suite_dir, find_runs, read_runs)
+    suite_dir, runs, summaries, metrics, finals = suite.folder, suite.runs, suite.summaries, suite.metrics, suite.finals
     plot_overlaid_curves(metrics, suite_dir / "figures" / "curves_overlaid.png")
-    finals = {name: s["final"] for name, s in summaries.items()}
-    configs = {name: s["config"] for name, s in summaries.items()}
+    configs = suite.configs
     envs = {name: s["env"] for name, s in summaries.items() if s["env"]}
     data_info = summaries[runs[0].name]["data"]
     lines = ["# GSN multitask suite", ""]

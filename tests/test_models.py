@@ -1,0 +1,72 @@
+"""Every registered model of every workload: built through its workload, one forward and backward pass through
+the workload's task (shapes of the output contract, a finite loss, a gradient for every weight); and a model of
+one workload asked for by another is a one-line error."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lab28.errors import Lab28Error
+from lab28.models import available_models, create_model
+from lab28.workloads import MODEL_MODULES, get_workload
+
+WORKLOADS = sorted(MODEL_MODULES)
+
+
+def _batch(workload: str, n: int = 6):
+    if workload == "gsn":
+        from lab28.workloads.gsn.synth import generate
+
+        images, counts = generate(n, seed=0)
+        return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(counts).long()
+    return torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8), torch.arange(n) % 10
+
+
+def _config(workload: str, model: str):
+    if workload == "gsn":
+        from lab28.workloads.gsn.config import preset
+
+        config = preset("quick", "joint")
+        config.model.name = model
+        return config
+    from lab28.workloads.classify.config import preset
+
+    return preset("quick", model)
+
+
+@pytest.mark.parametrize("workload_name, model", [(w, m) for w in WORKLOADS for m in available_models(w)])
+def test_every_registered_model_trains_through_its_workload(workload_name, model):
+    workload = get_workload(workload_name)
+    config = _config(workload_name, model)
+    torch.manual_seed(0)
+    net = workload.build_model(config).train()
+    task = workload.task(config)
+    images, targets = _batch(workload_name)
+    x, t = task.prepare_batch(images, targets, train=True, generator=torch.Generator().manual_seed(0))
+    outputs = net(x)
+    if workload_name == "gsn":  # the GSN contract: (135 log-probabilities, 6 counts)
+        log_probs, counts = outputs
+        assert log_probs.shape == (6, 135) and counts.shape == (6, 6)
+        assert torch.allclose(log_probs.exp().sum(dim=1), torch.ones(6), atol=1e-4)
+    else:  # classification: 10 logits
+        assert outputs.shape == (6, 10)
+    loss, _ = task.loss(outputs, t)
+    assert torch.isfinite(loss)
+    loss.backward()
+    for name, p in net.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+@pytest.mark.parametrize("asked, workload", [("simple-cnn", "gsn"), ("shape-classifier", "classify")])
+def test_a_model_of_another_workload_is_refused(asked, workload):
+    with pytest.raises(Lab28Error) as info:
+        create_model(asked, workload=workload)
+    message = str(info.value)
+    assert "is not a" in message and ", ".join(available_models(workload)) in message and "\n" not in message
+
+
+def test_unknown_model_lists_the_choices():
+    with pytest.raises(Lab28Error, match="unknown model 'resnet-9000'; choose one of: shape-classifier"):
+        create_model("resnet-9000", workload="gsn")
