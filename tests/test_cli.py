@@ -27,7 +27,7 @@ def test_synth_show_suite_report_eval(tmp_path, capsys):
     for setting in ("cls", "reg", "joint"):
         assert (suite / setting / "final_metrics.json").is_file()
         assert f"{setting}/figures/confusion_pairs.png" in report
-    assert "| classification only |" in report and "| regression only |" in report and "Why this λ" in report
+    assert "| classification only |" in report and "| regression only |" in report and "The count loss's weight λ" in report
     # The preset evaluates a moving average of the weights: the report says so and gives the trained weights' own best.
     import csv
 

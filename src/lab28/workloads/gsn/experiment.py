@@ -122,7 +122,7 @@ def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val:
                       val_predictions_csv(val.names, targets["classes"].tolist(), pred_classes.tolist(),
                                           pred_counts.tolist()))
     result = {
-        "setting": config.task.setting, "lambda": config.task.lam,
+        "setting": config.task.setting, "lam": config.task.lam,
         "val": final,
         # The same weights, answers averaged over the 8 flips/quarter turns (see lab28.workloads.gsn.tta).
         "val_tta": {k: v for k, v in final_tta.items() if "/" not in k},

@@ -24,7 +24,7 @@ COLUMNS = ("epoch", "val_accuracy", "val_rmse", "train_loss", "val_loss")
 JOINT_COLUMNS = ("train_cls_loss", "train_reg_loss")
 VAL_KEYS = ("loss", "accuracy", "macro_f1", "macro_precision", "macro_recall", "pair_accuracy", "rmse", "mae",
             *(f"{kind}_{s}" for s in SHAPES for kind in ("rmse", "mae")))
-FINAL_SPEC = {"setting": TEXT, "lambda": NUMBER, "val": {k: NUMBER for k in VAL_KEYS},
+FINAL_SPEC = {"setting": TEXT, "lam": NUMBER, "val": {k: NUMBER for k in VAL_KEYS},
               "val_tta": {"accuracy": NUMBER, "rmse": NUMBER}, "dead_feature_count": NUMBER, "epochs_run": NUMBER,
               "best_epoch": (NUMBER, None), "runtime_s": NUMBER, "stop_reason": TEXT}
 DATA_SPEC = {"source": TEXT, "train_size": NUMBER, "val_size": NUMBER, "val_first": TEXT, "val_last": TEXT}
@@ -50,6 +50,8 @@ def read_runs(runs: list[Path]) -> tuple[dict[str, dict], dict[str, dict[str, np
     for run in runs:
         summary = read_run_summary(run)
         final = summary["final"]
+        if "lam" not in final and "lambda" in final:  # run folders written before the key kept the flag's name
+            final["lam"] = final.pop("lambda")
         check_fields(run / "final_metrics.json", final, FINAL_SPEC)
         average = final.get("weight_average")  # absent in runs from before weight averaging
         if average is not None and not (isinstance(average, (int, float)) and 0 <= average < 1):
@@ -108,7 +110,7 @@ def write_report(suite_dir: str | Path) -> Path:
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, f in finals.items():
         v = f["val"]
-        lam = f["lambda"] if f["setting"] == "joint" else "–"
+        lam = f["lam"] if f["setting"] == "joint" else "–"
         lines.append(
             f"| {SETTING_TITLES.get(f['setting'], f['setting'])} | {lam} | {_fmt(v['loss'])} | {_fmt(v['accuracy'])} | "
             f"{_fmt(v['macro_f1'])} | {_fmt(v['macro_precision'])} | {_fmt(v['macro_recall'])} | "
@@ -137,7 +139,7 @@ def write_report(suite_dir: str | Path) -> Path:
     pairs = sorted({k.split("/", 1)[1] for f in finals.values() for k in f["val"] if k.startswith("pair_exact_accuracy/")})
     for pair in pairs:
         lines.append(f"| {pair} | " + " | ".join(_fmt(f["val"].get(f"pair_exact_accuracy/{pair}")) for f in finals.values()) + " |")
-    lines += ["", "## Why this λ", "", _lambda_note(finals, metrics), "",
+    lines += ["", "## The count loss's weight λ", "", _lambda_note(finals, metrics), "",
               "## Learning curves", "", "![overlaid curves](figures/curves_overlaid.png)", ""]
     for run in runs:
         f = finals[run.name]
@@ -185,7 +187,7 @@ def _lambda_note(finals: dict, metrics: dict) -> str:
     if not joint:
         return "No joint setting in this suite."
     f = finals[joint[0]]
-    lam = f["lambda"]
+    lam = f["lam"]
     m = metrics[joint[0]]
     text = f"The joint setting uses λ = {lam}. "
     if f["best_epoch"] is not None:
@@ -195,6 +197,4 @@ def _lambda_note(finals: dict, metrics: dict) -> str:
         text += (f"At its best epoch the training NLL was {cls_loss:.3f} and the SmoothL1 count loss {reg_loss:.3f}, "
                  f"so the count term made up {share:.0%} of the objective: an auxiliary signal that shapes the shared "
                  "features. ")
-    return text + ("The lab preset's λ = 3 was the best of λ = 0.3, 1, 3 and 6 (the seed report's) in a comparison of "
-                   "joint runs on the dev split, by less than the spread between seeds; the README has the figures "
-                   "(`--lam` sets it).")
+    return text + "`--lam` sets λ."
