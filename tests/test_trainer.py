@@ -180,10 +180,11 @@ def test_a_run_starts_from_its_first_training_images_only(tmp_path, monkeypatch)
     assert first.mean(0).abs().max() < 1e-3 and torch.allclose(first.std(0), torch.ones(256), atol=1e-3)
     assert not torch.allclose(_pre_activations(model, x[600:]).std(0), torch.ones(256), atol=1e-3)
     # ... and run_gsn itself applies that start before training.
-    import lab28.workloads.gsn.experiment as experiment
+    import lab28.runs.lifecycle as lifecycle
+    from lab28.workloads.gsn.experiment import run_gsn
 
     started = {}
-    monkeypatch.setattr(experiment, "_train_and_finalize",
-                        lambda run_dir, config, model, *a, **k: started.setdefault("model", model))
-    experiment.run_gsn(cfg, tmp_path, "centered", draw_figures=False, data=(train, val))
+    monkeypatch.setattr(lifecycle, "_train_and_finalize",
+                        lambda workload, run_dir, config, model, *a, **k: started.setdefault("model", model))
+    run_gsn(cfg, tmp_path, "centered", draw_figures=False, data=(train, val))
     assert torch.equal(started["model"].backbone.fc[1].weight, model.backbone.fc[1].weight)
