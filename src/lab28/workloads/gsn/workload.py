@@ -59,5 +59,17 @@ class GSNWorkload:
 
         return write_report(suite_dir)
 
+    # -- using a finished run ----------------------------------------------------------------------------------
+    def load_predictor(self, run_dir: Path, device: str = "auto"):
+        from lab28.workloads.gsn.predict import load_predictor
+
+        return load_predictor(run_dir, device)
+
+    def evaluate_run(self, run_dir: Path, data_dir: Path, out_path: Path | None = None, device: str = "auto",
+                     tta: bool = False) -> tuple[Path, dict]:
+        from lab28.workloads.gsn.evaluate import evaluate_gsn_run
+
+        return evaluate_gsn_run(run_dir, data_dir, out_path=out_path, device=device, tta=tta)
+
 
 WORKLOAD = GSNWorkload()
