@@ -128,5 +128,17 @@ class Workload(Protocol):
         `metrics` and, with tta, `metrics_tta`, besides what was evaluated). tta=True averages the model's answers
         over label-preserving views of each image, or is a one-line Lab28Error where the workload has none."""
 
+    # -- presets for the Python API (lab28.api) -------------------------------------------------------------------
+    main_preset: str  # what lab28.train uses when no preset is named
+    preset_choices: dict[str, str]  # choices a preset is built around -> their config path (GSN: setting)
+
+    def preset(self, name: str, **choices) -> Any:
+        """The named preset's config; `choices` (names from preset_choices) shape it. Lab28Error for an unknown
+        preset."""
+
+    def use_data(self, config, preset: str, data: Path | None = None, synth: bool = False) -> None:
+        """Point `config` at the data lab28.train was given: a folder (data), generated data (synth), or neither
+        (the preset's default); one-line Lab28Error where that preset cannot run so."""
+
 
 OnEpoch = Callable[[dict], None]
