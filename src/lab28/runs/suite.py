@@ -8,7 +8,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from lab28.errors import Lab28Error
 from lab28.parallel import check_jobs, epoch_printer, run_in_workers, share_threads
+from lab28.runs.files import read_run_json, suite_run_names
 from lab28.runs.folder import RunFolder, check_run_name
 from lab28.runs.lifecycle import train_run
 
@@ -51,3 +53,31 @@ def run_suite(workload, runs: list[tuple[str, object]], out_dir: str | Path, nam
         info["total_runtime_s"] = time.perf_counter() - t0
     workload.write_report(suite_dir)
     return suite_dir
+
+
+def suite_workload(suite_dir: str | Path):
+    """The workload of a suite folder: that of its runs, which suite.json lists (under `runs` or `settings`) or,
+    without one, the sub-folders holding a config.json. One-line errors for a folder that is neither."""
+    from lab28.workloads import workload_of_run
+
+    suite_dir = Path(suite_dir)
+    suite_file = suite_dir / "suite.json"
+    info = read_run_json(suite_file) if suite_file.is_file() else {}
+    key = next((k for k in ("runs", "settings") if k in info), "runs")
+    names = suite_run_names(suite_dir, key, "config.json")
+    return workload_of_run(suite_dir / names[0])
+
+
+def write_report(folder: str | Path) -> Path:
+    """`lab28 report` for any workload: a suite folder gets its workload's report.md (+ report.html), whose path is
+    returned; a single run folder gets its figures redrawn from its files, and figures/ is returned."""
+    from lab28.workloads import workload_of_run
+
+    folder = Path(folder)
+    if (folder / "config.json").is_file() and not (folder / "suite.json").is_file():
+        workload = workload_of_run(folder)
+        if not (folder / "final_metrics.json").is_file():
+            raise Lab28Error(f"{folder}: this run has not finished (no final_metrics.json); nothing to draw yet")
+        workload.draw_figures(folder)
+        return folder / "figures"
+    return suite_workload(folder).write_report(folder)

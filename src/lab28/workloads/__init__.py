@@ -30,6 +30,21 @@ def get_workload(name: str):
     return importlib.import_module(WORKLOAD_MODULES[name]).WORKLOAD
 
 
+# data set name (lab28.train's first argument) -> (its workload, the config values that select it in that workload).
+# A new data set of a known kind is one entry here (e.g. "mnist": ("classify", {"data.dataset": "mnist"})).
+DATASETS: dict[str, tuple[str, dict]] = {"gsn": ("gsn", {}), "fashion-mnist": ("classify", {})}
+
+
+def dataset_workload(dataset: str) -> tuple[str, dict]:
+    """(workload name, config values) of a data set; one-line error listing the data sets for an unknown one."""
+    if dataset not in DATASETS:
+        from lab28.errors import Lab28Error
+
+        raise Lab28Error(f"unknown data set {dataset!r}; choose one of: {', '.join(DATASETS)}")
+    workload, values = DATASETS[dataset]
+    return workload, dict(values)
+
+
 def workload_name_of_config(config: dict) -> str | None:
     """The workload a config.json belongs to: its `workload` entry; older run folders, which lack it, are told
     apart by their task section (GSN has a setting, classification a label smoothing)."""

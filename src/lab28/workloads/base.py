@@ -10,6 +10,10 @@ What the engine guarantees in return: every setting is validated (`check_config`
 run folder is created, locked, marked running/failed/interrupted/finished and replaced safely by the engine
 (lab28.runs.folder); config.json, env.json, data.json, metrics.csv, best.pt and last.pt are written by the engine;
 the model is seeded with `config.train.seed` before `build_model` is called.
+
+After training, the engine uses a finished run only through `load_predictor` (predictions on new images, the
+`lab28 predict` CSV, `lab28.load(...).predict`) and `evaluate_run` (metrics on a labelled data folder); the
+loading of best.pt itself is the engine's (lab28.runs.model.load_run_model).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+import numpy as np
 import torch
 
 
@@ -43,6 +48,31 @@ class EpochLogger(Protocol):
     def finish(self, run_dir: Path, result: dict) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Predictor(Protocol):
+    """A finished run's best weights, answering for new images (lab28.runs.predict, lab28.api.Model).
+
+    Records are plain dicts, one per image, in input order; their keys are the workload's (see its predictor),
+    always including `class` (int) and `class_name` (str), and `top_k`: [(class name, probability), ...] with the
+    `top_k` most likely classes, best first.
+    """
+
+    columns: list[str]  # the CSV columns after "file", in the order `row` fills them
+    top_k: int  # how many alternatives records and rows list (default 3)
+    model: torch.nn.Module  # the underlying network, best weights, eval mode
+    config: Any  # the run's config dataclass tree
+
+    def read_png(self, path: Path) -> np.ndarray:
+        """The 28 x 28 uint8 image of a PNG file, read the way this workload's data is (the channel it uses);
+        one-line Lab28Error naming the file for anything else (not a regular file, another size, not a PNG)."""
+
+    def predict(self, images: torch.Tensor) -> list[dict]:
+        """One record per image of a uint8 or float tensor N x 28 x 28 or N x 1 x 28 x 28 holding values as in
+        the data files (0..255). Normalisation (the task's prepare_batch) and decoding happen here."""
+
+    def row(self, record: dict) -> list:
+        """The CSV cells of one record, matching `columns`."""
 
 
 class Workload(Protocol):
@@ -82,6 +112,33 @@ class Workload(Protocol):
 
     def draw_figures(self, run_dir: Path) -> None:
         """Figures of a finished run, drawn from its files alone."""
+
+    def write_report(self, suite_dir: Path) -> Path:
+        """report.md (and report.html) of a suite folder of this workload's runs; returns report.md's path."""
+
+    # -- using a finished run ----------------------------------------------------------------------------------
+    def load_predictor(self, run_dir: Path, device: str = "auto") -> Predictor:
+        """The run's best weights and config as a Predictor on `device` ("auto": the best this machine has).
+        One-line Lab28Error for a folder that is not a finished run of this workload, or a device it lacks."""
+
+    def evaluate_run(self, run_dir: Path, data_dir: Path, out_path: Path | None = None, device: str = "auto",
+                     tta: bool = False) -> tuple[Path, dict]:
+        """Metrics of the run's best weights on a labelled data folder of this workload's format, written as JSON
+        to out_path (default: RUN_DIR/eval-<data folder name>.json). Returns (that path, the JSON's content:
+        `metrics` and, with tta, `metrics_tta`, besides what was evaluated). tta=True averages the model's answers
+        over label-preserving views of each image, or is a one-line Lab28Error where the workload has none."""
+
+    # -- presets for the Python API (lab28.api) -------------------------------------------------------------------
+    main_preset: str  # what lab28.train uses when no preset is named
+    preset_choices: dict[str, str]  # choices a preset is built around -> their config path (GSN: setting)
+
+    def preset(self, name: str, **choices) -> Any:
+        """The named preset's config; `choices` (names from preset_choices) shape it. Lab28Error for an unknown
+        preset."""
+
+    def use_data(self, config, preset: str, data: Path | None = None, synth: bool = False) -> None:
+        """Point `config` at the data lab28.train was given: a folder (data), generated data (synth), or neither
+        (the preset's default); one-line Lab28Error where that preset cannot run so."""
 
 
 OnEpoch = Callable[[dict], None]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lab28.errors import Lab28Error
 from lab28.models.registry import count_parameters
 from lab28.workloads.base import RunData
 from lab28.workloads.classify import experiment
-from lab28.workloads.classify.config import config_from_dict
+from lab28.workloads.classify.config import config_from_dict, preset as config_preset
 from lab28.workloads.classify.data import FashionSplits, load_fashion
 from lab28.workloads.classify.task import FashionTask
 
@@ -43,6 +44,8 @@ class TensorBoardLogger:
 class ClassifyWorkload:
     name = "classify"
     progress_keys = ("val_accuracy",)  # what a suite worker prints per epoch
+    main_preset = "best"
+    preset_choices = {"model": "model.name"}
 
     def config_from_dict(self, data: dict):
         return config_from_dict(data)
@@ -87,6 +90,32 @@ class ClassifyWorkload:
         from lab28.workloads.classify.report import write_report
 
         return write_report(suite_dir)
+
+    # -- using a finished run ----------------------------------------------------------------------------------
+    def load_predictor(self, run_dir: Path, device: str = "auto"):
+        from lab28.workloads.classify.predict import load_predictor
+
+        return load_predictor(run_dir, device)
+
+    def evaluate_run(self, run_dir: Path, data_dir: Path, out_path: Path | None = None, device: str = "auto",
+                     tta: bool = False) -> tuple[Path, dict]:
+        from lab28.workloads.classify.predict import evaluate_classify_run
+
+        return evaluate_classify_run(run_dir, data_dir, out_path=out_path, device=device, tta=tta)
+
+    # -- presets for the Python API ----------------------------------------------------------------------------
+    def preset(self, name: str, model: str = "simple-cnn"):
+        try:
+            return config_preset(name, model)
+        except ValueError as exc:
+            raise Lab28Error(str(exc)) from None
+
+    def use_data(self, config, preset: str, data: Path | None = None, synth: bool = False) -> None:
+        if synth:
+            raise Lab28Error("there is no synthetic image-classification data; give data=DIR (IDX files) or leave "
+                             "it out to use the cache (`lab28 data fetch fashion-mnist`)")
+        if data is not None:
+            config.data.path = str(data)
 
 
 WORKLOAD = ClassifyWorkload()

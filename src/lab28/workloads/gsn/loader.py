@@ -15,21 +15,18 @@ import csv
 import hashlib
 import io
 import os
-import stat
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
+from lab28.data.png import IMAGE_SIZE, read_png
 from lab28.errors import Lab28Error, file_error
 from lab28.workloads.gsn.labels import NUM_SHAPES, SHAPES, encode_counts, validate_counts_row
 from lab28.io_utils import atomic_torch_save, user_cache_dir
 
 HEADER = ("name",) + SHAPES
-IMAGE_SIZE = 28
 CACHE_VERSION = 1
 
 
@@ -131,43 +128,9 @@ def _csv_rows(path: Path, text: str) -> list[list[str]]:
     return rows
 
 
-def require_regular_file(path: Path, missing: str = "no such file") -> None:
-    """Refuse anything but a regular file (or a link to one): opening a FIFO or device would block or never end."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise file_error(path, missing) from None
-    except OSError as exc:
-        raise file_error(path, f"cannot read: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(mode):
-        raise file_error(path, "not a regular file")
-
-
 def decode_png(path: Path) -> np.ndarray:
-    """One 28 x 28 uint8 channel of a GSN PNG (R of RGB/RGBA, L of greyscale)."""
-    require_regular_file(path, missing="image named in labels.csv is missing")
-    try:
-        with warnings.catch_warnings():
-            # The size check below refuses such images from their header; PIL's warning would only add noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
-        with img:
-            # Checked before load(): a small file may declare billions of pixels (a decompression bomb).
-            if img.size != (IMAGE_SIZE, IMAGE_SIZE):
-                raise file_error(path, f"image is {img.size[0]}x{img.size[1]}, expected 28x28")
-            img.load()
-            if img.mode in ("RGB", "RGBA"):
-                return np.asarray(img.getchannel("R"), dtype=np.uint8)
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                # 16-bit greyscale: keep the top 8 bits so {0, 65535} maps to {0, 255}.
-                return (np.asarray(img, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8)
-            return np.asarray(img.convert("L"), dtype=np.uint8)  # L, LA, P, 1
-    except FileNotFoundError:
-        raise file_error(path, "image named in labels.csv is missing") from None
-    except Image.DecompressionBombError as exc:
-        raise file_error(path, f"image is far larger than 28x28 ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise file_error(path, f"not a readable PNG ({exc.__class__.__name__}: {exc})") from None
+    """One 28 x 28 uint8 channel of a GSN PNG (R of RGB/RGBA, L of greyscale): lab28.data.png.read_png."""
+    return read_png(path, channel="R", missing="image named in labels.csv is missing")
 
 
 def load_gsn(root: str | os.PathLike, use_cache: bool = True) -> GSNData:

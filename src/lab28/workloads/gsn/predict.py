@@ -1,99 +1,92 @@
-"""Predict on a user's own images with a finished GSN run: classes, pair and counts per image."""
+"""GSN predictions on new images: class, pair and the six counts per image (lab28.workloads.base.Predictor).
+
+Which head the counts come from follows the run's setting, exactly as GSNTask.predict (and so the run's own
+metrics) defines it:
+- `reg`: the count head (the only one trained); the class is the valid configuration nearest to those counts, and
+  top-k lists the next-nearest ones without a probability (the class head was never trained, so its
+  probabilities would mean nothing);
+- `cls`: the class head; the counts are the predicted class's own (counts_from "class_head");
+- `joint`: the class from the class head, the counts from the count head. The count head is trained on the counts
+  directly and is what the run's RMSE/MAE measured, so it is the better count estimate; the two heads can then
+  disagree (the counts need not be the predicted class's), which `counts_from` makes visible.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lab28.errors import Lab28Error, file_error
-from lab28.workloads.gsn.evaluate import load_run_model
-from lab28.workloads.gsn.labels import SHAPES, class_name, pair_name
-from lab28.workloads.gsn.loader import decode_png
+from lab28.data.png import read_png
+from lab28.runs.model import LoadedRun, as_image_batch, load_run_model
+from lab28.workloads.gsn.labels import SHAPES, all_class_counts, class_name, pair_name
 from lab28.workloads.gsn.task import GSNTask
-from lab28.io_utils import atomic_write_text
-from lab28.train.device import autocast, resolve_device, resolve_precision
 
 
-def collect_images(paths: list[str]) -> list[Path]:
-    """PNG files named directly or found (sorted) in named folders; anything else is refused (see decode_png)."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")
-        elif path.exists():
-            found.append(path)  # decode_png refuses a FIFO or device without opening it
+class GSNPredictor:
+    """A finished GSN run's best weights; records: class, class_name, pair, counts {shape: count}, counts_from
+    ("count_head" | "class_head"), top_k [(class name, probability or None), ...]."""
+
+    def __init__(self, run: LoadedRun, top_k: int = 3):
+        self.run, self.top_k = run, top_k
+        self.task = GSNTask(run.config.task)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.run.model
+
+    @property
+    def config(self):
+        return self.run.config
+
+    @property
+    def counts_from(self) -> str:
+        return "class_head" if self.config.task.setting == "cls" else "count_head"
+
+    @property
+    def columns(self) -> list[str]:
+        top = [f"top{k + 1}_{part}" for k in range(self.top_k) for part in ("class_name", "prob")]
+        return ["class", "class_name", "pair", *[f"count_{s}" for s in SHAPES], *top, "counts_from"]
+
+    def read_png(self, path: Path) -> np.ndarray:
+        return read_png(path, channel="R")  # GSN images are drawn in colour; the red channel holds the shapes
+
+    def predict(self, images) -> list[dict]:
+        x = as_image_batch(images)
+        if x.shape[0] == 0:
+            return []
+        log_probs, counts = self.run.outputs(self.task, x, torch.zeros(x.shape[0], len(SHAPES), dtype=torch.long))
+        classes, pred_counts = self.task.predict((log_probs, counts))
+        k = min(self.top_k, log_probs.shape[1])
+        if self.config.task.setting == "reg":
+            distance = torch.cdist(pred_counts.float(), all_class_counts().float())
+            top_c = torch.argsort(distance, dim=1, stable=True)[:, :k]  # the first one is nearest_class's answer
+            top_p = None
         else:
-            raise file_error(path, "no such file or folder")
-    if not found:
-        raise Lab28Error(f"no PNG images found in {', '.join(paths)}")
-    return found
+            top_p, top_c = log_probs.exp().topk(k, dim=1)
+        records = []
+        for i in range(x.shape[0]):
+            c = int(classes[i])
+            top = [(class_name(int(top_c[i, j])), None if top_p is None else float(top_p[i, j])) for j in range(k)]
+            records.append({"class": c, "class_name": class_name(c), "pair": pair_name(c // 9),
+                            "counts": dict(zip(SHAPES, pred_counts[i].tolist())), "counts_from": self.counts_from,
+                            "top_k": top})
+        return records
+
+    def row(self, record: dict) -> list:
+        top = [cell for name, p in record["top_k"] for cell in (name, "" if p is None else f"{p:.4f}")]
+        return [record["class"], record["class_name"], record["pair"],
+                *[f"{record['counts'][s]:.3f}" for s in SHAPES], *top, record["counts_from"]]
 
 
-def decode_images(files: list[Path]) -> tuple[list[Path], list[np.ndarray], list[str]]:
-    """(readable files, their 28 x 28 images, one `path: reason` line per file that could not be used)."""
-    good, images, skipped = [], [], []
-    for path in files:
-        try:
-            images.append(decode_png(path))
-        except Lab28Error as exc:
-            skipped.append(str(exc))
-            continue
-        good.append(path)
-    if not good:
-        first = skipped[0] if len(skipped) == 1 else f"none of the {len(skipped)} images is usable; first: {skipped[0]}"
-        raise Lab28Error(first)
-    return good, images, skipped
-
-
-@torch.inference_mode()
-def predict_images(model, task: GSNTask, images: torch.Tensor, device, precision: str, batch: int = 1000):
-    """(log_probs, counts) for a uint8 N x 1 x 28 x 28 tensor, in batches."""
-    model.eval()
-    outs = []
-    for start in range(0, images.shape[0], batch):
-        x, _ = task.prepare_batch(images[start:start + batch].to(device),
-                                  torch.zeros(min(batch, images.shape[0] - start), 6, dtype=torch.long, device=device),
-                                  train=False)
-        with autocast(device, precision):
-            lp, counts = model(x)
-        outs.append((lp.float(), counts.float()))
-    return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+def load_predictor(run_dir: str | Path, device: str = "auto") -> GSNPredictor:
+    return GSNPredictor(load_run_model(run_dir, device, workload="gsn"))
 
 
 def predict_run(run_dir: str | Path, paths: list[str], out_path: str | Path | None = None, device: str = "auto",
                 top_k: int = 3) -> tuple[Path | None, str, list[str]]:
-    """Predict every usable image; write the CSV to out_path (or return its text when out_path is None).
+    """The CLI's former entry point; now lab28.runs.predict.predict_files, which serves every workload."""
+    from lab28.runs.predict import predict_files
 
-    Returns (out_path or None, CSV text or "", one `path: reason` line per skipped file). Bad files do not stop
-    the others; only when no file is usable is that an error.
-    """
-    run_dir = Path(run_dir)
-    dev = resolve_device(device)
-    model, config = load_run_model(run_dir, dev)
-    files, arrays, skipped = decode_images(collect_images(paths))
-    images = torch.from_numpy(np.stack(arrays)).unsqueeze(1)
-    task = GSNTask(config.task)
-    precision = resolve_precision(config.train.precision, dev)
-    log_probs, counts = predict_images(model, task, images, dev, precision)
-    classes, pred_counts = task.predict((log_probs, counts))
-    probs = log_probs.exp()
-    top_p, top_c = probs.topk(top_k, dim=1)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["file", "class", "class_name", "pair", *[f"count_{s}" for s in SHAPES],
-                     *[f"top{k + 1}_class_name,top{k + 1}_prob".split(",")[i] for k in range(top_k) for i in range(2)]])
-    for k, path in enumerate(files):
-        c = int(classes[k])
-        row = [str(path), c, class_name(c), pair_name(c // 9), *[f"{v:.3f}" for v in pred_counts[k].tolist()]]
-        for j in range(top_k):
-            row += [class_name(int(top_c[k, j])), f"{float(top_p[k, j]):.4f}"]
-        writer.writerow(row)
-    if out_path is None:
-        return None, buf.getvalue(), skipped
-    atomic_write_text(out_path, buf.getvalue())
-    return Path(out_path), "", skipped
+    return predict_files(run_dir, paths, out_path=out_path, device=device, top_k=top_k)

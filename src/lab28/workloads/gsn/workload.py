@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lab28.errors import Lab28Error
 from lab28.workloads.base import RunData
 from lab28.workloads.gsn import experiment
-from lab28.workloads.gsn.config import config_from_dict
+from lab28.workloads.gsn.config import config_from_dict, preset as config_preset
 from lab28.workloads.gsn.loader import GSNData
 from lab28.workloads.gsn.task import GSNTask
 
@@ -20,6 +21,8 @@ def run_data(train: GSNData, val: GSNData) -> RunData:
 class GSNWorkload:
     name = "gsn"
     progress_keys = ("val_accuracy", "val_rmse")  # what a suite worker prints per epoch
+    main_preset = "lab"
+    preset_choices = {"setting": "task.setting"}  # the preset picks early stopping's monitor from the setting
 
     def config_from_dict(self, data: dict):
         return config_from_dict(data)
@@ -58,6 +61,35 @@ class GSNWorkload:
         from lab28.workloads.gsn.report import write_report
 
         return write_report(suite_dir)
+
+    # -- using a finished run ----------------------------------------------------------------------------------
+    def load_predictor(self, run_dir: Path, device: str = "auto"):
+        from lab28.workloads.gsn.predict import load_predictor
+
+        return load_predictor(run_dir, device)
+
+    def evaluate_run(self, run_dir: Path, data_dir: Path, out_path: Path | None = None, device: str = "auto",
+                     tta: bool = False) -> tuple[Path, dict]:
+        from lab28.workloads.gsn.evaluate import evaluate_gsn_run
+
+        return evaluate_gsn_run(run_dir, data_dir, out_path=out_path, device=device, tta=tta)
+
+    # -- presets for the Python API ----------------------------------------------------------------------------
+    def preset(self, name: str, setting: str = "joint"):
+        try:
+            return config_preset(name, setting)
+        except ValueError as exc:
+            raise Lab28Error(str(exc)) from None
+
+    def use_data(self, config, preset: str, data: Path | None = None, synth: bool = False) -> None:
+        if synth and data is not None:
+            raise Lab28Error("give data=DIR or synth=True, not both")
+        if synth:
+            config.data.path = ""  # generated: data.synth_n images from data.synth_seed
+        elif data is not None:
+            config.data.path = str(data)
+        elif preset == "lab":  # as on the command line: synthetic data only when asked for
+            raise Lab28Error("the lab preset needs data=DIR (a GSN folder) or synth=True for synthetic data")
 
 
 WORKLOAD = GSNWorkload()
