@@ -16,8 +16,11 @@ $(BIN)/lab28: pyproject.toml
 demo: $(BIN)/lab28
 	$(BIN)/lab28 suite gsn --synth --preset quick --out runs --jobs 3
 
+# Two test processes: the suite is mostly small single-threaded runs, and CI has two cores.
+TEST_WORKERS ?= 2
+
 test: $(BIN)/lab28
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) tests
 
 # The full lab protocol on a GSN folder: make lab DATA=path/to/unpacked/archive
 lab: $(BIN)/lab28

@@ -17,7 +17,7 @@ from common import gpu_peak_mb, peak_rss_mb, save_result, sync
 from lab28.workloads.gsn.predict import predict_images
 from lab28.workloads.gsn.task import GSNTask, GSNTaskConfig
 from lab28.models import create_model
-from lab28.train.device import resolve_device, resolve_precision
+from lab28.training.device import resolve_device, resolve_precision
 
 
 def main() -> None:

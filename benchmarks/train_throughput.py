@@ -5,7 +5,7 @@ Two workloads, both at batch 64:
   each PNG with PIL in __getitem__, per-sample augmentation in Python, DataLoader(batch_size=64, shuffle=True),
   fp32, default Adam, NCHW. lab28: the data set decoded once into a uint8 tensor, batches as index slices,
   batched label-aware augmentation, fused Adam, channels_last, precision auto — the trainer's own step
-  (lab28.train.trainer.run_epoch; on CUDA replayed from a CUDA graph, as in training).
+  (lab28.training.trainer.run_epoch; on CUDA replayed from a CUDA graph, as in training).
 - Fashion-MNIST (the `seed` recipe: AdamW 3e-4, flips + rotation up to 90 degrees, simple-cnn). Naive reference:
   a Dataset over the uint8 array that builds a PIL image per sample and flips/rotates it with PIL (what
   torchvision's FashionMNIST + RandomRotation do), DataLoader(batch_size=64, shuffle=True), fp32, default AdamW.
@@ -33,9 +33,9 @@ from common import gpu_peak_mb, gsn_folder, peak_rss_mb, save_result, sync
 from lab28.workloads.gsn.labels import HFLIP_PERM, ROT90_CCW_PERM, VFLIP_PERM, encode_counts
 from lab28.workloads.gsn.loader import load_gsn, read_labels_csv
 from lab28.models import create_model
-from lab28.train.device import resolve_device, resolve_precision
-from lab28.train.step import TrainStep, graphs_supported
-from lab28.train.trainer import make_optimizer, run_epoch, steps_per_epoch
+from lab28.training.device import resolve_device, resolve_precision
+from lab28.training.step import TrainStep, graphs_supported
+from lab28.training.trainer import make_optimizer, run_epoch, steps_per_epoch
 
 WARMUP_STEPS = 5
 

@@ -24,7 +24,7 @@ from lab28.workloads.gsn.config import preset
 from lab28.workloads.gsn.experiment import build_model, load_data
 from lab28.workloads.gsn.task import GSNTask
 from lab28.workloads.gsn.models import centered_init_
-from lab28.train.trainer import _train_epoch, make_optimizer, make_scheduler
+from lab28.training.trainer import _train_epoch, make_optimizer, make_scheduler
 
 CHUNK = 25  # steps between two counts
 
@@ -98,7 +98,7 @@ def main() -> None:
         return int((h.max(0).values <= 0).sum())
 
     if args.epochs:
-        from lab28.train.trainer import evaluate
+        from lab28.training.trainer import evaluate
 
         steps = len(train) // cfg.train.batch_size
         for epoch in range(1, args.epochs + 1):

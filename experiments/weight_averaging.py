@@ -4,7 +4,7 @@
 
 Why: a lab run's validation top-1 moves by +-3 points from one epoch to the next, and averaging the eight
 flips/quarter turns of each image (TTA) adds ~6 points, so the weights of any one step are a noisy estimate.
-An exponential moving average of the weights (lab28.train.averaging, updated after every Adam step; decay d
+An exponential moving average of the weights (lab28.training.averaging, updated after every Adam step; decay d
 averages over ~1/(1-d) steps, 125 steps per epoch) removes that noise without touching the optimizer: Adam 1e-3
 trains exactly as in the protocol, and the averages only ride along. Trains the lab preset's joint setting (seed 1)
 with the trainer's own step and prints, per epoch, validation top-1 of the trained weights and of one average per
@@ -21,9 +21,9 @@ import torch
 from lab28.workloads.gsn.config import preset
 from lab28.workloads.gsn.experiment import build_model, init_from_training_data, load_data
 from lab28.workloads.gsn.task import GSNTask
-from lab28.train.averaging import WeightAverage
-from lab28.train.step import TrainStep
-from lab28.train.trainer import evaluate, make_optimizer, run_epoch
+from lab28.training.averaging import WeightAverage
+from lab28.training.step import TrainStep
+from lab28.training.trainer import evaluate, make_optimizer, run_epoch
 
 
 class AveragingStep(TrainStep):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lab28.errors import Lab28Error
-from lab28.train.checkpoint import CheckpointWriter
+from lab28.training.checkpoint import CheckpointWriter
 
 
 def test_saved_state_is_the_state_at_write_time(tmp_path):
@@ -19,7 +19,7 @@ def test_saved_state_is_the_state_at_write_time(tmp_path):
 
 
 def test_a_state_shared_by_two_files_is_copied_once_and_frozen_for_both(tmp_path):
-    from lab28.train.checkpoint import cpu_copy
+    from lab28.training.checkpoint import cpu_copy
 
     weights = {"w": torch.zeros(10)}
     memo = {}

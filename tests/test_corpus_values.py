@@ -429,8 +429,8 @@ def test_diverged_run_names_only_checkpoints_it_has(workload, batch, kept, reque
                                               ("fashion", 0.0), ("fashion", 0.1)])
 def test_declared_monitors_are_the_reported_metrics(workload, setting):
     """The names a monitor is checked against (declared by the task) are exactly the scalar metrics it reports."""
-    from lab28.train.config import TrainConfig
-    from lab28.train.trainer import metrics_from_outputs, monitor_choices
+    from lab28.training.config import TrainConfig
+    from lab28.training.trainer import metrics_from_outputs, monitor_choices
 
     torch.manual_seed(0)
     if workload == "gsn":

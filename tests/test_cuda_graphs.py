@@ -10,8 +10,8 @@ runs eagerly after the capture.
 import pytest
 import torch
 
-from lab28.train.step import graphs_supported
-from lab28.train.trainer import fit
+from lab28.training.step import graphs_supported
+from lab28.training.trainer import fit
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
 
@@ -94,7 +94,7 @@ def test_bf16_graph_step_trains(tmp_path):
 
 
 def test_graphs_are_not_used_where_they_cannot_be():
-    from lab28.train.config import TrainConfig
+    from lab28.training.config import TrainConfig
 
     cuda, on = torch.device("cuda"), TrainConfig(cuda_graphs=True)
     assert graphs_supported(on, cuda, "bf16")
@@ -106,8 +106,8 @@ def test_graphs_are_not_used_where_they_cannot_be():
 
 def test_a_state_saved_with_graphs_resumes_without_them():
     """A checkpoint from a GPU run (capturable, learning rate as a device tensor) continues on the CPU."""
-    from lab28.train.config import TrainConfig
-    from lab28.train.trainer import make_optimizer, set_graph_mode
+    from lab28.training.config import TrainConfig
+    from lab28.training.trainer import make_optimizer, set_graph_mode
 
     cpu = torch.device("cpu")
     model = torch.nn.Linear(3, 2)

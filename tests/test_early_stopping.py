@@ -2,7 +2,7 @@
 
 import pytest
 
-from lab28.train.early_stopping import EarlyStopping, EarlyStoppingConfig
+from lab28.training.early_stopping import EarlyStopping, EarlyStoppingConfig
 
 
 def stop_epoch(values, mode, patience, min_delta=0.0):
@@ -48,8 +48,8 @@ def test_bad_config_and_missing_metric():
 def test_cosine_schedule_with_warmup():
     import torch
 
-    from lab28.train.config import TrainConfig
-    from lab28.train.trainer import make_scheduler
+    from lab28.training.config import TrainConfig
+    from lab28.training.trainer import make_scheduler
 
     opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
     sched = make_scheduler(opt, TrainConfig(epochs=10, scheduler="cosine", warmup_epochs=1), steps_per_epoch=10)

@@ -5,7 +5,7 @@ import torch
 
 from lab28.workloads.gsn.config import preset
 from lab28.workloads.gsn.experiment import run_gsn
-from lab28.train import device as D
+from lab28.training import device as D
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

@@ -152,7 +152,7 @@ def test_finish_ends_an_interrupted_run_where_it_stands(tmp_path, monkeypatch):
 
 def test_interrupt_is_reported_even_when_a_checkpoint_write_failed(tmp_path, monkeypatch, capsys):
     """A failed background write must not replace the training error: the run still says 'interrupted'."""
-    import lab28.train.checkpoint as checkpoint
+    import lab28.training.checkpoint as checkpoint
     from lab28.workloads.gsn.task import GSNTask
 
     original, calls = GSNTask.prepare_batch, {"n": 0}

@@ -98,10 +98,10 @@ def test_eval_and_predict_never_run_code_from_best_pt(finished_run, tmp_path, ca
 ])
 def test_resume_checks_the_checkpoint_structure_first(tmp_path, capsys, monkeypatch, damage, fragment):
     """A last.pt of the right kind but edited: one line naming it, before any training starts."""
-    import lab28.train.trainer as trainer
+    import lab28.training.trainer as trainer
     from lab28.workloads.gsn.config import preset
     from lab28.workloads.gsn.experiment import run_gsn
-    from lab28.train.trainer import TrainingInterrupted
+    from lab28.training.trainer import TrainingInterrupted
 
     cfg = preset("quick", "joint")
     cfg.data.synth_n, cfg.data.val_size = 80, 20

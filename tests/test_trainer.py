@@ -54,7 +54,7 @@ def test_best_checkpoint_matches_final_metrics(tiny_run):
     from lab28.workloads.gsn.evaluate import load_run_model
     from lab28.workloads.gsn.experiment import load_data
     from lab28.workloads.gsn.task import GSNTask
-    from lab28.train.trainer import evaluate
+    from lab28.training.trainer import evaluate
 
     run_dir, cfg, _ = tiny_run
     model, config = load_run_model(run_dir, torch.device("cpu"))
@@ -68,7 +68,7 @@ def test_best_checkpoint_matches_final_metrics(tiny_run):
 @pytest.mark.parametrize("n, batch, steps", [(64, 16, 4), (65, 16, 4), (66, 16, 5), (1, 16, 1), (17, 16, 1),
                                              (8000, 64, 125)])
 def test_steps_per_epoch_skips_only_a_lone_last_image(n, batch, steps):
-    from lab28.train.trainer import steps_per_epoch
+    from lab28.training.trainer import steps_per_epoch
 
     assert steps_per_epoch(n, batch) == steps
 

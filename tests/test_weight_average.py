@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from lab28.train.averaging import WeightAverage
+from lab28.training.averaging import WeightAverage
 
 
 def test_average_follows_the_ramped_decay_exactly():
@@ -50,7 +50,7 @@ def test_decay_outside_the_open_interval_is_refused(decay):
 
 
 def test_config_refuses_a_decay_of_one():
-    from lab28.train.config import TrainConfig
+    from lab28.training.config import TrainConfig
 
     with pytest.raises(ValueError, match="weight_average"):
         TrainConfig(weight_average=1.0).validate()
@@ -71,8 +71,8 @@ def test_a_run_monitors_and_saves_the_average_and_resumes_it(tmp_path):
     """best.pt holds the averaged weights (what was evaluated); last.pt holds both, and resuming continues both."""
     from lab28.workloads.gsn.experiment import build_model, load_data
     from lab28.workloads.gsn.task import GSNTask
-    from lab28.train.checkpoint import load_checkpoint
-    from lab28.train.trainer import fit
+    from lab28.training.checkpoint import load_checkpoint
+    from lab28.training.trainer import fit
 
     cfg = _tiny_config(epochs=1)
     train, val = load_data(cfg)

@@ -8,7 +8,7 @@ use, so `import lab28` does not import torch.
 __version__ = "0.1.0"
 __all__ = ["Model", "__version__", "datasets", "evaluate", "list_models", "load", "train"]
 
-_API = ("Model", "datasets", "evaluate", "list_models", "load")
+_API = ("Model", "datasets", "evaluate", "list_models", "load", "train")
 
 
 def __getattr__(name: str):
@@ -16,12 +16,6 @@ def __getattr__(name: str):
         from lab28 import api
 
         return getattr(api, name)
-    if name == "train":
-        # The engine's package lab28.train (fit, checkpoints, ...) shares the name: it is callable and forwards the
-        # call to lab28.api.train, so `lab28.train("gsn", ...)` works whether or not the package was imported.
-        import importlib
-
-        return importlib.import_module("lab28.train")
     raise AttributeError(f"module 'lab28' has no attribute {name!r}")
 
 

@@ -5,9 +5,8 @@ Verb first, the same verbs for every data set:
     lab28 suite DATASET [flags]
     lab28 eval RUN_DIR --data DIR | lab28 predict RUN_DIR IMAGES... | lab28 report DIR
     lab28 data fetch|show|synth DATASET
-DATASETS below is the CLI's table of data sets: which workload trains on each, and the module holding that
-workload's flags (add_train_arguments, add_suite_arguments, config_from_args, default_run_name, suite_runs,
-summary_line, SUITE_LIST_KEY).
+FLAG_MODULES below is the CLI's table of workloads: the module holding each workload's flags (add_train_arguments,
+add_suite_arguments, config_from_args, default_run_name, suite_runs, summary_line, SUITE_LIST_KEY).
 """
 
 from __future__ import annotations
@@ -20,16 +19,15 @@ import sys
 from pathlib import Path
 
 from lab28 import __version__
-from lab28.data.specs import IDX_DATASETS
 from lab28.errors import Lab28Error, describe_os_error
+from lab28.workloads import DATASETS
 
-# data set -> (workload, module of its CLI flags); every IDX data set (lab28.data.specs) is an image classification
-DATASETS = {"gsn": ("gsn", "lab28.workloads.gsn.cli_flags"),
-            **{name: ("classify", "lab28.workloads.classify.cli") for name in IDX_DATASETS}}
+# workload -> the module of its CLI flags; the data sets and their workloads are lab28.workloads.DATASETS
+FLAG_MODULES = {"gsn": "lab28.workloads.gsn.cli_flags", "classify": "lab28.workloads.classify.cli"}
 
 
 def _flags(dataset: str):
-    return importlib.import_module(DATASETS[dataset][1])
+    return importlib.import_module(FLAG_MODULES[DATASETS[dataset][0]])
 
 
 def _workload(dataset: str):
@@ -96,8 +94,7 @@ def _cmd_train(args) -> None:
 
 
 def _summary_for(workload_name: str):
-    dataset = next(d for d, (w, _) in DATASETS.items() if w == workload_name)
-    return _flags(dataset).summary_line
+    return importlib.import_module(FLAG_MODULES[workload_name]).summary_line
 
 
 def _cmd_suite(args) -> None:
@@ -114,16 +111,23 @@ def _cmd_suite(args) -> None:
 
 # -- eval, predict, report ---------------------------------------------------------------------------------------
 def _cmd_eval(args) -> None:
-    from lab28.workloads.gsn.evaluate import evaluate_run
+    from lab28.runs.model import evaluate_run
 
-    out = evaluate_run(args.run_dir, args.data, out_path=args.out, device=args.device, tta=args.tta)
-    print(f"wrote {out}")
+    out, result = evaluate_run(args.run_dir, args.data, out_path=args.out, device=args.device, tta=args.tta)
+    print(f"wrote {out}\n{_metrics_line(result['metrics'])}"
+          + (f"\nwith TTA: {_metrics_line(result['metrics_tta'])}" if result.get("metrics_tta") else ""))
+
+
+def _metrics_line(metrics: dict) -> str:
+    """One line of the headline metrics a run reports (top-1, macro F1, and count RMSE where there are counts)."""
+    shown = [("top-1", "accuracy"), ("macro F1", "macro_f1"), ("count RMSE", "rmse")]
+    return ", ".join(f"{label} {metrics[key]:.4f}" for label, key in shown if key in metrics)
 
 
 def _cmd_predict(args) -> None:
-    from lab28.workloads.gsn.predict import predict_run
+    from lab28.runs.predict import predict_files
 
-    path, text, skipped = predict_run(args.run_dir, args.images, out_path=args.out, device=args.device)
+    path, text, skipped = predict_files(args.run_dir, args.images, out_path=args.out, device=args.device)
     print(f"wrote {path}" if path else text, end="" if not path else "\n")
     for line in skipped:
         print(f"lab28: skipped {line}", file=sys.stderr)
@@ -132,16 +136,10 @@ def _cmd_predict(args) -> None:
 
 
 def _cmd_report(args) -> None:
-    """A suite folder of any workload: the workload is read from its first run's config.json."""
-    from lab28.workloads import workload_of_run
+    """A suite folder of any workload (its report), or one run folder (its figures, redrawn)."""
+    from lab28.runs.suite import write_report
 
-    suite_dir = Path(args.suite_dir)
-    if not suite_dir.is_dir():
-        raise Lab28Error(f"{suite_dir}: {'not a folder' if suite_dir.exists() else 'no such folder'}")
-    runs = sorted(p for p in suite_dir.iterdir() if (p / "config.json").is_file())
-    if not runs:
-        raise Lab28Error(f"{suite_dir}: no run folders found (a suite folder holds one folder per run)")
-    print(f"wrote {workload_of_run(runs[0]).write_report(suite_dir)}")
+    print(f"wrote {write_report(args.suite_dir)}")
 
 
 # -- the parser --------------------------------------------------------------------------------------------------

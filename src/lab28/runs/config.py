@@ -13,8 +13,8 @@ import torch
 
 from lab28.config_io import check_finite
 from lab28.errors import Lab28Error
-from lab28.train.device import resolve_device, resolve_precision
-from lab28.train.trainer import check_monitor
+from lab28.training.device import resolve_device, resolve_precision
+from lab28.training.trainer import check_monitor
 
 
 class RunConfig:

@@ -113,8 +113,8 @@ def check_numbers(path: Path, data: dict, where: str) -> None:
 
 def read_unfinished_run(run_dir: Path, build_config):
     """(config, last.pt state) of a run that can be resumed; one-line errors for finished or damaged folders."""
-    from lab28.train.checkpoint import load_checkpoint
-    from lab28.train.device import resolve_device
+    from lab28.training.checkpoint import load_checkpoint
+    from lab28.training.device import resolve_device
 
     if read_run_json(run_dir / "status.json").get("status") == "finished":
         raise Lab28Error(f"{run_dir}: this run already finished; nothing to resume")

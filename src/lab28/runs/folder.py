@@ -139,7 +139,7 @@ class RunFolder:
     def active(self, resume_command: str):
         """Mark the run running for the duration of the block, and map every way it can end to a status and
         (for failures) one Lab28Error line. The lock is released on the way out of a failure."""
-        from lab28.train.trainer import TrainingDiverged, TrainingInterrupted
+        from lab28.training.trainer import TrainingDiverged, TrainingInterrupted
 
         self.write_status("running", started=time.time())
         try:

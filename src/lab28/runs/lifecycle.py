@@ -21,8 +21,8 @@ from lab28.io_utils import atomic_write_json
 from lab28.runinfo import environment, use_threads
 from lab28.runs.files import read_run_json, read_unfinished_run
 from lab28.runs.folder import RunFolder, check_run_name
-from lab28.train.checkpoint import load_checkpoint
-from lab28.train.trainer import fit
+from lab28.training.checkpoint import load_checkpoint
+from lab28.training.trainer import fit
 
 
 def resume_command(run_dir: Path) -> str:

@@ -17,9 +17,9 @@ import torch
 
 from lab28.errors import Lab28Error
 from lab28.runs.files import read_run_json
-from lab28.train.checkpoint import load_checkpoint
-from lab28.train.device import resolve_device, resolve_precision
-from lab28.train.trainer import predict_outputs
+from lab28.training.checkpoint import load_checkpoint
+from lab28.training.device import resolve_device, resolve_precision
+from lab28.training.trainer import predict_outputs
 
 IMAGE_SIZE = 28
 

@@ -1,12 +1,14 @@
 """The table of workloads: the one place that names them all (the CLI, the API and the model registry read it).
 
 A workload supplies what is specific to one kind of experiment (data, task, models, figures, report); the engine
-(lab28.train, lab28.runs.folder, lab28.runs) knows none of them. See lab28.workloads.base for the contract.
+(lab28.training, lab28.runs) knows none of them. See lab28.workloads.base for the contract.
 """
 
 from __future__ import annotations
 
 import importlib
+
+from lab28.data.specs import IDX_DATASETS
 
 # workload name -> the module whose import registers its models
 MODEL_MODULES = {"gsn": "lab28.workloads.gsn.models", "classify": "lab28.workloads.classify.models"}
@@ -31,8 +33,9 @@ def get_workload(name: str):
 
 
 # data set name (lab28.train's first argument) -> (its workload, the config values that select it in that workload).
-# A new data set of a known kind is one entry here (e.g. "mnist": ("classify", {"data.dataset": "mnist"})).
-DATASETS: dict[str, tuple[str, dict]] = {"gsn": ("gsn", {}), "fashion-mnist": ("classify", {})}
+# Every IDX data set of lab28.data.specs is an image classification.
+DATASETS: dict[str, tuple[str, dict]] = {
+    "gsn": ("gsn", {}), **{name: ("classify", {"data.dataset": name}) for name in IDX_DATASETS}}
 
 
 def dataset_workload(dataset: str) -> tuple[str, dict]:

@@ -1,6 +1,6 @@
 """The contract between the engine and a workload.
 
-The engine (lab28.runs: run lifecycle, suites; lab28.train: the training loop) knows no workload. A workload
+The engine (lab28.runs: run lifecycle, suites; lab28.training: the training loop) knows no workload. A workload
 (GSN multitask shape counting, image classification on the MNIST family) supplies, through this protocol, only
 what is specific to it: its data, its task (loss, metrics, batch preparation including normalisation,
 decoding), its models and their output contract, the files a finished run holds besides the engine's, and its
@@ -97,7 +97,7 @@ class Workload(Protocol):
         """Data-dependent start weights from the training split only (a no-op for most models)."""
 
     def task(self, config) -> Any:
-        """The task object the trainer drives: prepare_batch, loss, metrics (see lab28.train.trainer)."""
+        """The task object the trainer drives: prepare_batch, loss, metrics (see lab28.training.trainer)."""
 
     def start_line(self, config, model: torch.nn.Module, data: RunData) -> str:
         """What the run prints about itself when it starts (setting/model, data sizes)."""

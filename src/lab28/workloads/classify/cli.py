@@ -13,7 +13,7 @@ from lab28.workloads.classify.config import PRESETS, FashionRunConfig, config_fr
 from lab28.runs.config import checked
 from lab28.config_io import add_config_flags, apply_config_flags, load_config_file
 from lab28.workloads.classify.models import FASHION_MODELS
-from lab28.train.config import TRAIN_FLAGS
+from lab28.training.config import TRAIN_FLAGS
 
 # flag -> (config path, help text with unit)
 FLAGS: dict[str, tuple[str, str]] = {

@@ -10,8 +10,8 @@ from lab28.workloads.classify.data import FashionDataConfig
 from lab28.workloads.classify.task import FashionTask, FashionTaskConfig
 from lab28.config_io import from_dict
 from lab28.runs.config import RunConfig
-from lab28.train.config import TrainConfig
-from lab28.train.early_stopping import EarlyStoppingConfig
+from lab28.training.config import TrainConfig
+from lab28.training.early_stopping import EarlyStoppingConfig
 
 PRESETS = ("seed", "best", "quick")
 

@@ -82,7 +82,7 @@ class FashionSplits:
     def describe(self) -> dict:
         """What data.json records: enough to check two runs used the same split."""
         return {
-            "source": self.source, "class_names": list(CLASS_NAMES), "train_size": len(self.train),
+            "source": self.source, "train_size": len(self.train),
             "val_size": len(self.val),
             "test_size": len(self.test) if self.test is not None else None, "test_note": self.test_note,
             "train_class_counts": self.train.class_counts(), "val_class_counts": self.val.class_counts(),

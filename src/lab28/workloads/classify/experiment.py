@@ -19,7 +19,7 @@ from lab28.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_t
 from lab28.models import create_model
 from lab28.runs.config import check_run_config
 from lab28.runs.files import write_matrix
-from lab28.train.trainer import metrics_from_outputs, predict_outputs
+from lab28.training.trainer import metrics_from_outputs, predict_outputs
 from lab28.workloads.classify.config import FashionRunConfig
 from lab28.workloads.classify.data import FashionSplits, Split
 from lab28.workloads.classify.task import FashionTask

@@ -16,23 +16,9 @@ from lab28.data.idx import find_fashion_files, load_idx_pair
 from lab28.data.png import read_png
 from lab28.errors import Lab28Error
 from lab28.io_utils import atomic_write_json
-from lab28.runs.files import read_run_json
 from lab28.runs.model import LoadedRun, as_image_batch, load_run_model
-from lab28.train.trainer import evaluate, metrics_from_outputs, predict_outputs
-from lab28.workloads.classify.data import CLASS_NAMES
+from lab28.training.trainer import evaluate, metrics_from_outputs, predict_outputs
 from lab28.workloads.classify.task import FashionTask
-
-
-def run_class_names(run_dir: Path, classes: int) -> tuple[str, ...]:
-    """The class names a run was trained with: data.json's `class_names` (runs from before it was recorded were
-    all Fashion-MNIST: CLASS_NAMES). One-line error naming data.json if its list does not fit the model."""
-    path = Path(run_dir) / "data.json"
-    names = read_run_json(path).get("class_names") if path.is_file() else None
-    if names is None:
-        names = CLASS_NAMES
-    if not (isinstance(names, list | tuple) and len(names) == classes and all(isinstance(n, str) for n in names)):
-        raise Lab28Error(f"{path}: class_names must be a list of {classes} names (the model's outputs)")
-    return tuple(names)
 
 
 def _logits(outputs) -> torch.Tensor:
@@ -44,8 +30,9 @@ class ClassifyPredictor:
 
     def __init__(self, run: LoadedRun, top_k: int = 3):
         self.run, self.top_k = run, top_k
-        self.task = FashionTask(run.config.task)
-        self.class_names = run_class_names(run.run_dir, len(CLASS_NAMES))
+        # The run's data set decides the normalisation and the class names (lab28.data.specs).
+        self.task = FashionTask(run.config.task, dataset=run.config.data.dataset)
+        self.class_names = self.task.class_names
 
     @property
     def model(self) -> torch.nn.Module:
@@ -128,7 +115,7 @@ def evaluate_classify_run(run_dir: str | Path, data_dir: str | Path, out_path: s
     if len(labels) == 0:
         raise Lab28Error(f"{files[1]}: no images to evaluate")
     x, y = torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels)
-    task = FashionTask(config.task)
+    task = FashionTask(config.task, dataset=config.data.dataset)
     outputs, targets = predict_outputs(run.model, task, x, y, config.train, run.device, run.precision)
     result = {"run": str(run_dir), "data": str(Path(data_dir).expanduser().resolve()), "split": split,
               "files": [str(f) for f in files], "images": len(labels),

@@ -11,7 +11,7 @@ from lab28.runs.config import checked
 from lab28.config_io import add_config_flags, apply_config_flags, load_config_file
 from lab28.errors import Lab28Error
 from lab28.workloads.gsn.config import PRESETS, GSNRunConfig, config_from_dict, preset
-from lab28.train.config import TRAIN_FLAGS
+from lab28.training.config import TRAIN_FLAGS
 
 # flag -> (config path, help text with unit). The flag names are the field names; `--data` is data.path.
 FLAGS: dict[str, tuple[str, str]] = {

@@ -10,8 +10,8 @@ from lab28.workloads.gsn.augment import GSNAugmentConfig
 from lab28.workloads.gsn.task import GSNTask, GSNTaskConfig
 from lab28.workloads.gsn.models import FC_INITS, HEADS
 from lab28.runs.config import RunConfig
-from lab28.train.config import TrainConfig
-from lab28.train.early_stopping import EarlyStoppingConfig
+from lab28.training.config import TrainConfig
+from lab28.training.early_stopping import EarlyStoppingConfig
 
 PRESETS = ("lab", "quick")
 

@@ -8,7 +8,7 @@ import torch
 
 from lab28.io_utils import atomic_write_json
 from lab28.runs.model import load_run_model as load_best
-from lab28.train.trainer import evaluate
+from lab28.training.trainer import evaluate
 from lab28.workloads.gsn.loader import load_gsn
 from lab28.workloads.gsn.task import GSNTask
 

@@ -22,7 +22,7 @@ from lab28.io_utils import atomic_write_json, atomic_write_text
 from lab28.models import create_model
 from lab28.runs.config import check_run_config
 from lab28.runs.files import write_matrix
-from lab28.train.trainer import evaluate, metrics_from_outputs, predict_outputs
+from lab28.training.trainer import evaluate, metrics_from_outputs, predict_outputs
 
 
 def load_data(config: GSNRunConfig) -> tuple[GSNData, GSNData]:

@@ -176,7 +176,7 @@ def _averaging_note(finals: dict, metrics: dict) -> str:
     decays = sorted({finals[name]["weight_average"] for name in averaged})
     return ("Weights: every number above is of a moving average of the trained weights (decay "
             f"{', '.join(str(d) for d in decays)} per step, about the last {round(1 / (1 - decays[0]))} Adam steps; "
-            "lab28.train.averaging), which is what early stopping watched and best.pt holds. Adam trained as the "
+            "lab28.training.averaging), which is what early stopping watched and best.pt holds. Adam trained as the "
             "protocol says; the average only rides along."
             + (f" Best validation top-1 of the trained weights themselves over the run: {', '.join(own)}." if own else ""))
 

@@ -19,12 +19,12 @@ import torch.nn as nn
 
 from lab28.io_utils import atomic_write_text
 from lab28.runinfo import peak_memory_mb, use_threads
-from lab28.train.averaging import WeightAverage
-from lab28.train.checkpoint import CHECKPOINT_FORMAT, CheckpointWriter, rng_state, set_rng_state
-from lab28.train.config import TrainConfig
-from lab28.train.device import autocast, resolve_device, resolve_precision
-from lab28.train.early_stopping import EarlyStopping
-from lab28.train.step import TrainStep, graphs_supported
+from lab28.training.averaging import WeightAverage
+from lab28.training.checkpoint import CHECKPOINT_FORMAT, CheckpointWriter, rng_state, set_rng_state
+from lab28.training.config import TrainConfig
+from lab28.training.device import autocast, resolve_device, resolve_precision
+from lab28.training.early_stopping import EarlyStopping
+from lab28.training.step import TrainStep, graphs_supported
 
 
 class TrainingDiverged(RuntimeError):
@@ -33,7 +33,7 @@ class TrainingDiverged(RuntimeError):
 
 def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device,
                    capturable: bool = False) -> torch.optim.Optimizer:
-    """Adam/AdamW as configured. `capturable`: steppable inside a CUDA graph (see lab28.train.step)."""
+    """Adam/AdamW as configured. `capturable`: steppable inside a CUDA graph (see lab28.training.step)."""
     cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
     kwargs: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
     # Fused kernels cut the optimizer step to a few launches; CPU support arrived in torch 2.4.
@@ -191,9 +191,9 @@ def fit(
 ) -> dict[str, Any]:
     """Train with early stopping; writes metrics.csv, best.pt and last.pt into run_dir. Returns a summary.
 
-    `resume`: the state from a last.pt (see lab28.train.checkpoint) to continue from.
+    `resume`: the state from a last.pt (see lab28.training.checkpoint) to continue from.
     With `config.weight_average` the validation metrics, early stopping and best.pt are those of the moving average
-    of the weights (lab28.train.averaging); last.pt holds the trained weights and the average, to resume both.
+    of the weights (lab28.training.averaging); last.pt holds the trained weights and the average, to resume both.
     """
     config.validate()
     check_monitor(task, config)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from lab28.train.config import TrainConfig
-from lab28.train.device import autocast
+from lab28.training.config import TrainConfig
+from lab28.training.device import autocast
 
 WARMUP_STEPS = 3  # eager steps before capture: lazy initialisation (optimizer state, cuBLAS) must not be captured
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lab28.config_io import check_finite, check_seed
-from lab28.train.device import PRECISIONS
-from lab28.train.early_stopping import EarlyStoppingConfig
+from lab28.training.device import PRECISIONS
+from lab28.training.early_stopping import EarlyStoppingConfig
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "cosine", "onecycle")
@@ -31,7 +31,7 @@ class TrainConfig:
     # CUDA tests (tests/test_cuda_graphs.py) have passed on a GPU: no GPU was at hand when it was written.
     cuda_graphs: bool = False
     # Evaluate and save an exponential moving average of the weights (decay per step; 0 = the trained weights
-    # themselves). The optimizer is unchanged: see lab28.train.averaging.
+    # themselves). The optimizer is unchanged: see lab28.training.averaging.
     weight_average: float = 0.0
     threads: int = 0  # CPU threads for torch (0 = leave torch's default: one per physical core)
     log_every: int = 25  # steps between progress-bar updates (each one syncs with the device)

@@ -1,0 +1,1 @@
+"""Task-agnostic training engine: config, early stopping, device/precision, checkpoints, the loop."""
