@@ -55,6 +55,21 @@ class LoadedRun:
         return tuple(o.cpu() for o in outputs) if isinstance(outputs, tuple) else outputs.cpu()
 
 
+class RunPredictor:
+    """What every workload's Predictor shares: the loaded run it predicts with, and how many classes it ranks."""
+
+    def __init__(self, run: LoadedRun, top_k: int = 3):
+        self.run, self.top_k = run, top_k
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.run.model
+
+    @property
+    def config(self):
+        return self.run.config
+
+
 def load_run_model(run_dir: str | Path, device: str | torch.device = "auto", workload: str | None = None) -> LoadedRun:
     """The best weights (best.pt) and config of a finished run, on `device` ("auto": the best this machine has).
 

@@ -142,3 +142,46 @@ class Workload(Protocol):
 
 
 OnEpoch = Callable[[dict], None]
+
+
+class ModuleWorkload:
+    """What every workload does the same way: its figures, report, predictor and evaluation live in its own
+    modules, named here and imported on first use (a run's report never loads the predictor's code)."""
+
+    FIGURES_MODULE = ""  # draw_run_figures(run_dir)
+    REPORT_MODULE = ""  # write_report(suite_dir) -> Path
+    PREDICT_MODULE = ""  # load_predictor(run_dir, device) -> Predictor
+    EVALUATE_MODULE = ""  # evaluate_run(run_dir, data_dir, out_path=, device=, tta=) -> (Path, dict)
+
+    @staticmethod
+    def _module(name: str):
+        import importlib
+
+        return importlib.import_module(name)
+
+    def draw_figures(self, run_dir: Path) -> None:
+        self._module(self.FIGURES_MODULE).draw_run_figures(run_dir)
+
+    def write_report(self, suite_dir: Path) -> Path:
+        return self._module(self.REPORT_MODULE).write_report(suite_dir)
+
+    def load_predictor(self, run_dir: Path, device: str = "auto"):
+        return self._module(self.PREDICT_MODULE).load_predictor(run_dir, device)
+
+    def evaluate_run(self, run_dir: Path, data_dir: Path, out_path: Path | None = None, device: str = "auto",
+                     tta: bool = False) -> tuple[Path, dict]:
+        return self._module(self.EVALUATE_MODULE).evaluate_run(run_dir, data_dir, out_path=out_path, device=device,
+                                                               tta=tta)
+
+    def make_preset(self, name: str, **choices):
+        raise NotImplementedError
+
+    def preset(self, name: str, **choices):
+        """A preset config (`choices`: the workload's preset_choices, e.g. setting or model); an unknown preset
+        name is a one-line error."""
+        from lab28.errors import Lab28Error
+
+        try:
+            return self.make_preset(name, **choices)
+        except ValueError as exc:
+            raise Lab28Error(str(exc)) from None

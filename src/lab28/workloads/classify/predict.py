@@ -16,7 +16,7 @@ from lab28.data.idx import find_fashion_files, load_idx_pair
 from lab28.data.png import read_png
 from lab28.errors import Lab28Error
 from lab28.io_utils import atomic_write_json
-from lab28.runs.model import LoadedRun, as_image_batch, load_run_model
+from lab28.runs.model import LoadedRun, RunPredictor, as_image_batch, load_run_model
 from lab28.training.trainer import evaluate, metrics_from_outputs, predict_outputs
 from lab28.workloads.classify.task import FashionTask
 
@@ -25,22 +25,14 @@ def _logits(outputs) -> torch.Tensor:
     return outputs[0] if isinstance(outputs, tuple) else outputs
 
 
-class ClassifyPredictor:
+class ClassifyPredictor(RunPredictor):
     """A finished classification run's best weights (lab28.workloads.base.Predictor)."""
 
     def __init__(self, run: LoadedRun, top_k: int = 3):
-        self.run, self.top_k = run, top_k
+        super().__init__(run, top_k)
         # The run's data set decides the normalisation and the class names (lab28.data.specs).
         self.task = FashionTask(run.config.task, dataset=run.config.data.dataset)
         self.class_names = self.task.class_names
-
-    @property
-    def model(self) -> torch.nn.Module:
-        return self.run.model
-
-    @property
-    def config(self):
-        return self.run.config
 
     @property
     def columns(self) -> list[str]:
@@ -96,8 +88,8 @@ def labelled_files(data_dir: str | Path) -> tuple[str, tuple[Path, Path]]:
                      "train- pair; raw or .gz)")
 
 
-def evaluate_classify_run(run_dir: str | Path, data_dir: str | Path, out_path: str | Path | None = None,
-                          device: str = "auto", tta: bool = False) -> tuple[Path, dict]:
+def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_path: str | Path | None = None,
+                 device: str = "auto", tta: bool = False) -> tuple[Path, dict]:
     """Metrics (incl. per class) and the confusion matrix of the run's best weights on the labelled IDX files of
     data_dir (t10k if present, else train). tta=True adds metrics averaged over each image and its mirror image,
     for runs trained with horizontal flips only (elsewhere a mirror image need not keep its class: digits).

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from lab28.errors import Lab28Error
 from lab28.models.registry import count_parameters
-from lab28.workloads.base import RunData
+from lab28.workloads.base import ModuleWorkload, RunData
 from lab28.workloads.classify import experiment
 from lab28.workloads.classify.config import config_from_dict, preset as config_preset
 from lab28.workloads.classify.data import FashionSplits, load_fashion
@@ -41,7 +41,12 @@ class TensorBoardLogger:
         self.board.close()
 
 
-class ClassifyWorkload:
+class ClassifyWorkload(ModuleWorkload):
+    FIGURES_MODULE = "lab28.workloads.classify.report"
+    REPORT_MODULE = "lab28.workloads.classify.report"
+    PREDICT_MODULE = "lab28.workloads.classify.predict"
+    EVALUATE_MODULE = "lab28.workloads.classify.predict"
+
     name = "classify"
     progress_keys = ("val_accuracy",)  # what a suite worker prints per epoch
     main_preset = "best"
@@ -81,34 +86,8 @@ class ClassifyWorkload:
         summary = {**summary, "params": count_parameters(model)}
         return experiment.finalize_run(run_dir, config, model, task, data.source, summary, device, precision)
 
-    def draw_figures(self, run_dir: Path) -> None:
-        from lab28.workloads.classify.report import draw_run_figures
-
-        draw_run_figures(run_dir)
-
-    def write_report(self, suite_dir: Path) -> Path:
-        from lab28.workloads.classify.report import write_report
-
-        return write_report(suite_dir)
-
-    # -- using a finished run ----------------------------------------------------------------------------------
-    def load_predictor(self, run_dir: Path, device: str = "auto"):
-        from lab28.workloads.classify.predict import load_predictor
-
-        return load_predictor(run_dir, device)
-
-    def evaluate_run(self, run_dir: Path, data_dir: Path, out_path: Path | None = None, device: str = "auto",
-                     tta: bool = False) -> tuple[Path, dict]:
-        from lab28.workloads.classify.predict import evaluate_classify_run
-
-        return evaluate_classify_run(run_dir, data_dir, out_path=out_path, device=device, tta=tta)
-
-    # -- presets for the Python API ----------------------------------------------------------------------------
-    def preset(self, name: str, model: str = "simple-cnn"):
-        try:
-            return config_preset(name, model)
-        except ValueError as exc:
-            raise Lab28Error(str(exc)) from None
+    def make_preset(self, name: str, model: str = "simple-cnn"):
+        return config_preset(name, model)
 
     def use_data(self, config, preset: str, data: Path | None = None, synth: bool = False) -> None:
         if synth:

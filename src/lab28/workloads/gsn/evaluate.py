@@ -19,8 +19,8 @@ def load_run_model(run_dir: Path, device: torch.device):
     return run.model, run.config
 
 
-def evaluate_gsn_run(run_dir: str | Path, data_dir: str | Path, out_path: str | Path | None = None,
-                     device: str = "auto", tta: bool = False) -> tuple[Path, dict]:
+def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_path: str | Path | None = None,
+                 device: str = "auto", tta: bool = False) -> tuple[Path, dict]:
     """Metrics of the run's best weights on every row of a GSN folder (and with dihedral TTA if asked).
 
     Writes {"run", "data", "images", "metrics"[, "metrics_tta"]} to out_path (default RUN_DIR/eval-<data>.json)
@@ -40,11 +40,3 @@ def evaluate_gsn_run(run_dir: str | Path, data_dir: str | Path, out_path: str | 
     atomic_write_json(out, result)
     return out, result
 
-
-def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_path: str | Path | None = None,
-                 device: str = "auto", tta: bool = False) -> Path:
-    """The CLI's former entry point (returns only the JSON's path); now any workload's run, through
-    lab28.runs.model.evaluate_run. Remove once the CLI calls that."""
-    from lab28.runs.model import evaluate_run as evaluate_any
-
-    return evaluate_any(run_dir, data_dir, out_path=out_path, device=device, tta=tta)[0]

@@ -19,26 +19,18 @@ import numpy as np
 import torch
 
 from lab28.data.png import read_png
-from lab28.runs.model import LoadedRun, as_image_batch, load_run_model
+from lab28.runs.model import LoadedRun, RunPredictor, as_image_batch, load_run_model
 from lab28.workloads.gsn.labels import SHAPES, all_class_counts, class_name, pair_name
 from lab28.workloads.gsn.task import GSNTask
 
 
-class GSNPredictor:
+class GSNPredictor(RunPredictor):
     """A finished GSN run's best weights; records: class, class_name, pair, counts {shape: count}, counts_from
     ("count_head" | "class_head"), top_k [(class name, probability or None), ...]."""
 
     def __init__(self, run: LoadedRun, top_k: int = 3):
-        self.run, self.top_k = run, top_k
+        super().__init__(run, top_k)
         self.task = GSNTask(run.config.task)
-
-    @property
-    def model(self) -> torch.nn.Module:
-        return self.run.model
-
-    @property
-    def config(self):
-        return self.run.config
 
     @property
     def counts_from(self) -> str:
@@ -83,10 +75,3 @@ class GSNPredictor:
 def load_predictor(run_dir: str | Path, device: str = "auto") -> GSNPredictor:
     return GSNPredictor(load_run_model(run_dir, device, workload="gsn"))
 
-
-def predict_run(run_dir: str | Path, paths: list[str], out_path: str | Path | None = None, device: str = "auto",
-                top_k: int = 3) -> tuple[Path | None, str, list[str]]:
-    """The CLI's former entry point; now lab28.runs.predict.predict_files, which serves every workload."""
-    from lab28.runs.predict import predict_files
-
-    return predict_files(run_dir, paths, out_path=out_path, device=device, top_k=top_k)

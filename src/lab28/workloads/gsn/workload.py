@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab28.errors import Lab28Error
-from lab28.workloads.base import RunData
+from lab28.workloads.base import ModuleWorkload, RunData
 from lab28.workloads.gsn import experiment
 from lab28.workloads.gsn.config import config_from_dict, preset as config_preset
 from lab28.workloads.gsn.loader import GSNData
@@ -18,7 +18,12 @@ def run_data(train: GSNData, val: GSNData) -> RunData:
                     "val_first": val.names[0], "val_last": val.names[-1]}, source=(train, val))
 
 
-class GSNWorkload:
+class GSNWorkload(ModuleWorkload):
+    FIGURES_MODULE = "lab28.workloads.gsn.figures"
+    REPORT_MODULE = "lab28.workloads.gsn.report"
+    PREDICT_MODULE = "lab28.workloads.gsn.predict"
+    EVALUATE_MODULE = "lab28.workloads.gsn.evaluate"
+
     name = "gsn"
     progress_keys = ("val_accuracy", "val_rmse")  # what a suite worker prints per epoch
     main_preset = "lab"
@@ -52,34 +57,8 @@ class GSNWorkload:
     def finalize(self, run_dir, config, model, task, data: RunData, summary, device, precision) -> dict:
         return experiment.finalize_run(run_dir, config, model, task, data.source[1], summary, device, precision)
 
-    def draw_figures(self, run_dir: Path) -> None:
-        from lab28.workloads.gsn.figures import draw_run_figures
-
-        draw_run_figures(run_dir)
-
-    def write_report(self, suite_dir: Path) -> Path:
-        from lab28.workloads.gsn.report import write_report
-
-        return write_report(suite_dir)
-
-    # -- using a finished run ----------------------------------------------------------------------------------
-    def load_predictor(self, run_dir: Path, device: str = "auto"):
-        from lab28.workloads.gsn.predict import load_predictor
-
-        return load_predictor(run_dir, device)
-
-    def evaluate_run(self, run_dir: Path, data_dir: Path, out_path: Path | None = None, device: str = "auto",
-                     tta: bool = False) -> tuple[Path, dict]:
-        from lab28.workloads.gsn.evaluate import evaluate_gsn_run
-
-        return evaluate_gsn_run(run_dir, data_dir, out_path=out_path, device=device, tta=tta)
-
-    # -- presets for the Python API ----------------------------------------------------------------------------
-    def preset(self, name: str, setting: str = "joint"):
-        try:
-            return config_preset(name, setting)
-        except ValueError as exc:
-            raise Lab28Error(str(exc)) from None
+    def make_preset(self, name: str, setting: str = "joint"):
+        return config_preset(name, setting)
 
     def use_data(self, config, preset: str, data: Path | None = None, synth: bool = False) -> None:
         if synth and data is not None:
