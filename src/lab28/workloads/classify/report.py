@@ -12,10 +12,10 @@ from lab28.data.specs import IdxSpec, idx_spec
 from lab28.errors import Lab28Error
 from lab28.workloads.classify.data import DEFAULT_DATASET
 from lab28.runs.files import (
-    NUMBER, TEXT, check_fields, check_numbers, check_run_folder, environment_line, read_matrix, read_metrics_csv,
+    NUMBER, TEXT, check_fields, check_numbers, check_run_folder, read_matrix, read_metrics_csv,
     figures_folder, read_run_summary, read_suite, suite_run_names,
 )
-from lab28.io_utils import atomic_write_text
+from lab28.runs.report import write_suite_report
 from lab28.plotting import drawable, plt, save
 
 # What the report reads (not best.pt: a suite shared without its checkpoints can still be reported).
@@ -187,33 +187,30 @@ def write_report(suite_dir: str | Path) -> Path:
     suite = read_suite(suite_dir, find_runs, read_runs)
     suite_dir, runs, summaries, metrics, finals = suite.folder, suite.runs, suite.summaries, suite.metrics, suite.finals
     plot_overlaid_curves(metrics, suite_dir / "figures" / "curves_overlaid.png")
-    configs = suite.configs
-    specs = {name: run_spec(cfg) for name, cfg in configs.items()}
+    specs = {name: run_spec(cfg) for name, cfg in suite.configs.items()}
     spec = next(iter(specs.values()))
     if any(s.name != spec.name for s in specs.values()):  # one per-class table cannot mix two label sets
         raise Lab28Error(f"{suite_dir}: the runs use different data sets "
                          f"({', '.join(f'{n}: {s.name}' for n, s in specs.items())}); a report compares one")
-    data, env = summaries[runs[0].name]["data"], summaries[runs[0].name]["env"]
+    data = summaries[runs[0].name]["data"]
     has_test = all(f["test"] is not None for f in finals.values())
-    lines = [f"# {spec.title}: three architectures compared", ""]
+    intro = []
     if data:
-        lines += [f"Data: `{data['source']}` — {data['train_size']} training images, {data['val_size']} validation "
+        intro += [f"Data: `{data['source']}` — {data['train_size']} training images, {data['val_size']} validation "
                   f"images (stratified split of the training files, md5 of the rows {data['val_indices_md5'][:12]}).", ""]
     if has_test:
-        lines += [f"Test set: {data.get('test_note') or next(iter(finals.values()))['test_note']}. It was used once, "
+        intro += [f"Test set: {data.get('test_note') or next(iter(finals.values()))['test_note']}. It was used once, "
                   "for the final evaluation of each best checkpoint; model selection used validation only.", ""]
     else:
         notes = sorted({f["test_note"] for f in finals.values() if f["test"] is None})
-        lines += ["**No test-set results.** " + " ".join(notes) + ". Every number below is a *validation* "
+        intro += ["**No test-set results.** " + " ".join(notes) + ". Every number below is a *validation* "
                   "number, on images carved from the training files that also chose the best epoch, so it is "
                   "optimistic; it is not a test accuracy.", ""]
-    if env:
-        lines += [environment_line(env), ""]
     head = "| model | parameters | val accuracy | val macro F1 |"
     rule = "|---|---:|---:|---:|"
     if has_test:
         head, rule = head + " test accuracy | test macro F1 |", rule + "---:|---:|"
-    lines += ["## Overall", "", head + " epochs (best) | runtime |", rule + "---:|---:|"]
+    lines = ["## Overall", "", head + " epochs (best) | runtime |", rule + "---:|---:|"]
     for name, f in finals.items():
         row = f"| {name} | {f['params']:,} | {_fmt(f['val']['accuracy'])} | {_fmt(f['val']['macro_f1'])} |"
         if has_test:
@@ -238,13 +235,4 @@ def write_report(suite_dir: str | Path) -> Path:
         tb = f" TensorBoard: `tensorboard --logdir {r.name}/tensorboard`." if (r / "tensorboard").is_dir() else ""
         lines += [f"**{r.name}**: {f['stop_reason']}; best epoch {f['best_epoch']} of {f['epochs_run']}.{tb}", "",
                   f"![{r.name} curves]({r.name}/figures/curves.png)", ""]
-    lines += ["", "## Configuration", ""]
-    for name, cfg in configs.items():
-        lines += [f"<details><summary>{name}</summary>", "", "```json", json.dumps(cfg, indent=2), "```", "",
-                  "</details>", ""]
-    path = suite_dir / "report.md"
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    from lab28.html_report import write_html_report
-
-    write_html_report(path)  # report.html: the same page with figures inlined, one file to share (as GSN)
-    return path
+    return write_suite_report(suite, f"{spec.title}: three architectures compared", intro, lines + [""])

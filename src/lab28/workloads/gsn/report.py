@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from lab28.errors import Lab28Error
 from lab28.workloads.gsn.labels import SHAPES
-from lab28.io_utils import atomic_write_text
+from lab28.runs.report import write_suite_report
 from lab28.plotting import plt, save
 from lab28.runs.files import (
-    NUMBER, TEXT, check_fields, check_numbers, check_run_folder, environment_line, read_metrics_csv, read_run_summary,
+    NUMBER, TEXT, check_fields, check_numbers, check_run_folder, read_metrics_csv, read_run_summary,
     read_suite, suite_run_names,
 )
 
@@ -93,19 +92,14 @@ def _fmt(v, digits=3):
 def write_report(suite_dir: str | Path) -> Path:
     """Write report.md and report.html; every input is read and checked first, so a bad one leaves nothing."""
     suite = read_suite(suite_dir, find_runs, read_runs)
-    suite_dir, runs, summaries, metrics, finals = suite.folder, suite.runs, suite.summaries, suite.metrics, suite.finals
-    plot_overlaid_curves(metrics, suite_dir / "figures" / "curves_overlaid.png")
-    configs = suite.configs
-    envs = {name: s["env"] for name, s in summaries.items() if s["env"]}
+    runs, summaries, metrics, finals = suite.runs, suite.summaries, suite.metrics, suite.finals
+    plot_overlaid_curves(metrics, suite.folder / "figures" / "curves_overlaid.png")
     data_info = summaries[runs[0].name]["data"]
-    lines = ["# GSN multitask suite", ""]
+    intro = []
     if data_info:
-        lines += [f"Data: `{data_info['source']}` — {data_info['train_size']} training images, "
+        intro += [f"Data: `{data_info['source']}` — {data_info['train_size']} training images, "
                   f"{data_info['val_size']} validation images ({data_info['val_first']} … {data_info['val_last']}).", ""]
-    env = next(iter(envs.values()), {})
-    if env:
-        lines += [environment_line(env), ""]
-    lines += ["## Results (validation, best epoch)", "",
+    lines = ["## Results (validation, best epoch)", "",
               "| setting | λ | val loss | top-1 | macro F1 | macro P | macro R | pair acc. | RMSE | MAE | top-1 / RMSE with TTA | dead features | epochs (best) | runtime |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, f in finals.items():
@@ -151,15 +145,7 @@ def write_report(suite_dir: str | Path) -> Path:
                              ("confusion_classes.png", "class confusion"), ("dead_neurons.png", "dead neurons")):
             lines.append(f"![{run.name} {caption}]({run.name}/figures/{fig})")
         lines.append("")
-    lines += ["## Configuration", ""]
-    for name, cfg in configs.items():
-        lines += [f"<details><summary>{name}</summary>", "", "```json", json.dumps(cfg, indent=2), "```", "", "</details>", ""]
-    path = suite_dir / "report.md"
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    from lab28.html_report import write_html_report
-
-    write_html_report(path)  # report.html: the same page with figures inlined, one file to share
-    return path
+    return write_suite_report(suite, "GSN multitask suite", intro, lines)
 
 
 def _averaging_note(finals: dict, metrics: dict) -> str:
