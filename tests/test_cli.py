@@ -112,3 +112,19 @@ def test_suite_refuses_jobs_below_one_before_creating_anything(tmp_path, capsys,
                  *(["--synth"] if kind == "gsn" else ["--data", str(tmp_path / "no-data")])]) == 2
     assert "--jobs must be at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("old, new", [
+    (["train", "--synth"], ["train", "gsn", "--synth"]),
+    (["--debug", "train", "--resume", "r"], ["--debug", "train", "gsn", "--resume", "r"]),
+    (["fashion", "train", "--model", "gated-cnn"], ["train", "fashion-mnist", "--model", "gated-cnn"]),
+    (["fashion", "suite"], ["suite", "fashion-mnist"]),
+    (["fashion", "report", "s"], ["report", "s"]),
+    (["suite", "fashion", "--jobs", "2"], ["suite", "fashion-mnist", "--jobs", "2"]),
+    (["train", "kmnist"], ["train", "kmnist"]),
+    (["train", "--help"], ["train", "--help"]),
+])
+def test_old_spellings_are_aliases_of_the_verb_first_commands(old, new):
+    from lab28.cli import old_spellings
+
+    assert old_spellings(old) == new

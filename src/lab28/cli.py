@@ -239,6 +239,11 @@ def old_spellings(argv: list[str]) -> list[str]:
     """The spellings of earlier versions, as aliases: bare `lab28 train --flags` trains GSN, `lab28 fashion train`
     is `lab28 train fashion-mnist`, `lab28 suite fashion` is `lab28 suite fashion-mnist`."""
     argv = list(argv)
+    start = next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))  # after --debug and the like
+    return argv[:start] + _verb_aliases(argv[start:])
+
+
+def _verb_aliases(argv: list[str]) -> list[str]:
     if argv[:1] == ["fashion"] and len(argv) > 1:
         verb, rest = argv[1], argv[2:]
         return ["report", *rest] if verb == "report" else [verb, "fashion-mnist", *rest]
