@@ -361,3 +361,66 @@ def test_a_model_of_another_workload_is_a_one_line_error(tmp_path, capsys, args,
     err = capsys.readouterr().err
     assert fragment in err and len(_error_lines(err)) == 1, err
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_refuses_to_replace_a_folder_it_was_not_started_to_replace(finished_run, tmp_path, capsys):
+    """An edited status.json naming a sibling must never make a resume delete it."""
+    out = tmp_path / "runs"
+    (out / "precious").mkdir(parents=True)
+    (out / "precious" / "notes.txt").write_text("keep")
+    run = _unfinished_copy(finished_run, out / "shared")
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "replaces": "precious"}))
+    assert main(["train", "--resume", str(run), "--finish"]) in (0, 2)
+    assert (out / "precious" / "notes.txt").read_text() == "keep"
+
+
+def test_overwrite_replaces_only_run_folders(tmp_path, capsys):
+    out = tmp_path / "runs"
+    (out / "Documents").mkdir(parents=True)
+    (out / "Documents" / "thesis.tex").write_text("keep")
+    assert main(["train", *QUICK, "--out", str(out), "--name", "Documents", "--overwrite"]) == 2
+    assert "is not a lab28 run folder" in capsys.readouterr().err
+    assert (out / "Documents" / "thesis.tex").read_text() == "keep" and sorted(p.name for p in out.iterdir()) == [
+        "Documents"]
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda s: s["model"].update({next(iter(s["model"])): torch.zeros(3)}), "size mismatch"),
+    (lambda s: s["history"][0].update(epoch_time_s="x"), "not a number"),
+    (lambda s: s["early_stopping"].update(best="x"), "is not a number"),
+    (lambda s: s["rng"].update(python=(1, 2)), "damaged checkpoint"),
+])
+def test_a_damaged_but_loadable_last_pt_is_one_line(tmp_path, capsys, monkeypatch, damage, fragment):
+    import lab28.training.trainer as trainer
+    from lab28.training.trainer import TrainingInterrupted
+
+    original = trainer.run_epoch
+
+    def stop_in_epoch_two(train_step, scheduler, epoch, steps):
+        if epoch == 2:
+            raise TrainingInterrupted("interrupted during epoch 2; epochs 1..1 are saved")
+        return original(train_step, scheduler, epoch, steps)
+
+    monkeypatch.setattr(trainer, "run_epoch", stop_in_epoch_two)
+    assert main(["train", *QUICK, "--epochs", "2", "--out", str(tmp_path), "--name", "r"]) == 2
+    monkeypatch.setattr(trainer, "run_epoch", original)
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    damage(state)
+    torch.save(state, tmp_path / "r" / "last.pt")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "r")]) == 2
+    lines = _error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "last.pt: damaged checkpoint" in lines[0] and fragment in lines[0], lines
+    assert json.loads((tmp_path / "r" / "status.json").read_text())["status"] == "interrupted"
+
+
+def test_an_edited_config_of_a_finished_run_is_refused_by_eval_and_predict(finished_run, small_gsn, tmp_path, capsys):
+    run = shutil.copytree(finished_run, tmp_path / "run")
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["eval_batch_size"] = 0
+    (run / "config.json").write_text(json.dumps(config))
+    assert main(["eval", str(run), "--data", str(small_gsn), "--out", str(tmp_path / "m.json")]) == 2
+    lines = _error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "config.json: bad config: eval_batch_size must be >= 1" in lines[0], lines
+    assert not (tmp_path / "m.json").exists()

@@ -290,7 +290,7 @@ def error_line(exc: Exception) -> str:
         text = str(exc)
     elif isinstance(exc, OSError):
         text = describe_os_error(exc)
-    elif isinstance(exc, MemoryError):
+    elif isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":  # torch's, on a GPU
         text = "out of memory (try a smaller --batch-size or data set)"
     else:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -45,7 +45,8 @@ def run_in_workers(func: Callable[..., Any], calls: Sequence[tuple], jobs: int) 
     """func(*call) for every call, `jobs` at a time in fresh processes; results in call order.
 
     A worker's exception (a Lab28Error, say) is re-raised here: runs not yet started are cancelled, the ones
-    already running end first. `func` must be importable by name (a module-level function), its arguments picklable.
+    already running end first (on Ctrl-C or SIGTERM they are interrupted instead, and can be resumed).
+    `func` must be importable by name (a module-level function), its arguments picklable.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -55,6 +56,14 @@ def run_in_workers(func: Callable[..., Any], calls: Sequence[tuple], jobs: int) 
         futures = [pool.submit(func, *call) for call in calls]
         try:
             return [future.result() for future in futures]
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                # Running workers get the Ctrl-C a terminal would have sent them (a SIGTERM reaches only this
+                # process), so they record `interrupted` and stop instead of training on.
+                import signal
+
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    if process.is_alive():
+                        os.kill(process.pid, signal.SIGINT)
             pool.shutdown(wait=True, cancel_futures=True)
             raise

@@ -197,9 +197,8 @@ class SuiteFiles:
 
 
 def read_suite(suite_dir: str | Path, find_runs, read_runs) -> SuiteFiles:
-    """A suite's runs as the workload's report finds and checks them (find_runs, read_runs); figures/ made."""
+    """A suite's runs as the workload's report finds and checks them (find_runs, read_runs); nothing written."""
     suite_dir = Path(suite_dir)
     runs = find_runs(suite_dir)
     summaries, metrics = read_runs(runs)
-    (suite_dir / "figures").mkdir(exist_ok=True)
     return SuiteFiles(suite_dir, runs, summaries, metrics)

@@ -59,7 +59,20 @@ def _try_lock(path: Path) -> int | None:
     except BlockingIOError:
         os.close(fd)
         return None
+    except BaseException:  # e.g. ENOLCK on a file system without locks
+        os.close(fd)
+        raise
     return fd
+
+
+def _looks_like_run(path: Path) -> bool:
+    """A real folder (not a link) that a lab28 run wrote: the only kind --overwrite may replace."""
+    return path.is_dir() and not path.is_symlink() and any((path / f).is_file() for f in ("config.json", "status.json"))
+
+
+def _identity(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_dev, st.st_ino]
 
 
 def _held_error(path: Path) -> Lab28Error:
@@ -73,6 +86,7 @@ class RunFolder:
     def __init__(self, path: Path, lock_fds: list[int], replaces: Path | None = None):
         self.path = path
         self.replaces = replaces
+        self.replaces_id: list[int] | None = _identity(replaces) if replaces is not None else None
         self._lock_fds = lock_fds
 
     @classmethod
@@ -85,24 +99,26 @@ class RunFolder:
         check_run_name(name)
         parent = ensure_folder(parent)
         target = parent / name
-        locks: list[int] = []
-        replaces = None
-        if overwrite and target.exists():
-            if not target.is_dir() or target.is_symlink():
-                raise Lab28Error(f"{target}: exists and is not a run folder; --overwrite replaces run folders only")
-            fd = _try_lock(target)
-            if fd is None:
-                raise _held_error(target)
-            locks.append(fd)
-            replaces = target
-        path = _make_unique_folder(parent, name)
-        fd = _try_lock(path)
-        if fd is None:  # only a process racing for this very new folder can hold it
-            for other in locks:
-                os.close(other)
-            raise _held_error(path)
-        locks.append(fd)
-        return cls(path, locks, replaces)
+        folder = cls(parent, [], None)  # filled in below; holds the locks taken so far
+        try:
+            if overwrite and target.exists():
+                if not _looks_like_run(target):
+                    raise Lab28Error(f"{target}: exists and is not a lab28 run folder (no config.json or "
+                                     f"status.json); --overwrite replaces run folders only")
+                fd = _try_lock(target)
+                if fd is None:
+                    raise _held_error(target)
+                folder._lock_fds.append(fd)
+                folder.replaces, folder.replaces_id = target, _identity(target)
+            folder.path = _make_unique_folder(parent, name)
+            fd = _try_lock(folder.path)
+            if fd is None:  # only a process racing for this very new folder can hold it
+                raise _held_error(folder.path)
+            folder._lock_fds.append(fd)
+        except BaseException:
+            folder.release()
+            raise
+        return folder
 
     @classmethod
     def open_existing(cls, path: str | os.PathLike) -> "RunFolder":
@@ -113,19 +129,23 @@ class RunFolder:
         fd = _try_lock(path)
         if fd is None:
             raise _held_error(path)
-        replaces = None
+        folder = cls(path, [fd], None)
         try:
             status = json.loads((path / "status.json").read_text())
-            if isinstance(status, dict) and isinstance(status.get("replaces"), str):
-                replaces = path.parent / check_run_name(status["replaces"], "status.json 'replaces'")
+            # A swap is resumed only for the very folder the run was started to replace (its device and inode),
+            # so an edited status.json cannot make a resume delete some other folder.
+            if isinstance(status, dict) and isinstance(status.get("replaces"), str) \
+                    and isinstance(status.get("replaces_id"), list):
+                folder.replaces = path.parent / check_run_name(status["replaces"], "status.json 'replaces'")
+                folder.replaces_id = status["replaces_id"]
         except (OSError, ValueError, Lab28Error):
             pass  # status.json is checked by the caller; a missing swap only keeps the old run
-        return cls(path, [fd], replaces)
+        return folder
 
     def write_status(self, status: str, **info) -> None:
         record = {"status": status, **info}
         if self.replaces is not None:
-            record["replaces"] = self.replaces.name
+            record["replaces"], record["replaces_id"] = self.replaces.name, self.replaces_id
         path = self.path / "status.json"
         try:
             atomic_write_json(path, record)
@@ -141,8 +161,8 @@ class RunFolder:
         (for failures) one Lab28Error line. The lock is released on the way out of a failure."""
         from lab28.training.trainer import TrainingDiverged, TrainingInterrupted
 
-        self.write_status("running", started=time.time())
         try:
+            self.write_status("running", started=time.time())
             yield
         except BaseException as exc:
             status, message = self._failure(exc, resume_command, (TrainingDiverged, TrainingInterrupted))
@@ -164,8 +184,8 @@ class RunFolder:
         """A suite folder's suite.json: `running` during the block, then `finished` with `info` as the block left
         it, or `failed` with the reason. The lock is released either way."""
         path = self.path / "suite.json"
-        atomic_write_json(path, {**info, "status": "running"})
         try:
+            atomic_write_json(path, {**info, "status": "running"})
             yield
         except BaseException as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -187,7 +207,7 @@ class RunFolder:
             text = str(exc) if isinstance(exc, interrupted) else "interrupted"
             if "last.pt" in kept:
                 return "interrupted", f"{text}; continue with: {resume_command}{untouched}"
-            return "interrupted", f"{text} before the first epoch ended; nothing to resume{untouched}"
+            return "interrupted", f"{text}; no epoch had finished, so there is nothing to resume{untouched}"
         if isinstance(exc, diverged):  # name only the checkpoints there are: a first epoch that diverged left none
             kept_text = " and ".join(
                 {"best.pt": "best.pt holds the best epoch so far", "last.pt": "last.pt holds the last complete epoch"}[k]
@@ -206,7 +226,12 @@ class RunFolder:
             self.write_status("finished", finished=time.time())
             if self.replaces is None:
                 return self.path
-            if self.replaces.exists() and self.replaces.is_dir() and len(self._lock_fds) < 2:
+            if self.replaces.exists() and not (_looks_like_run(self.replaces)
+                                               and _identity(self.replaces) == self.replaces_id):
+                print(f"lab28: warning: {self.replaces} is no longer the run this one was to replace; the finished "
+                      f"run stays in {self.path}", file=sys.stderr)
+                return self.path
+            if self.replaces.exists() and len(self._lock_fds) < 2:
                 fd = _try_lock(self.replaces)  # a resumed replacement: take the old run's lock now
                 if fd is None:
                     print(f"lab28: warning: {self.replaces} is in use; the finished run stays in {self.path}",

@@ -19,7 +19,7 @@ import torch
 from lab28.errors import Lab28Error
 from lab28.io_utils import atomic_write_json
 from lab28.runinfo import environment, use_threads
-from lab28.runs.files import read_run_json, read_unfinished_run
+from lab28.runs.files import read_unfinished_run
 from lab28.runs.folder import RunFolder, check_run_name
 from lab28.training.checkpoint import load_checkpoint
 from lab28.training.trainer import fit
@@ -75,6 +75,7 @@ def resume_run(run_dir: str | Path, finish: bool = False, draw_figures: bool = T
         device, precision = workload.check_config(config)
         data = workload.load_data(config)
         model = workload.build_model(config)
+        _check_state_applies(run_dir / "last.pt", model, state)
     except BaseException:
         folder.release()
         raise
@@ -100,23 +101,52 @@ def _train_and_finalize(workload, run_dir: Path, config, model, data, device, pr
                       on_epoch=(lambda row: [c(row) for c in callbacks]) if callbacks else None)
         model.load_state_dict(load_checkpoint(run_dir / "best.pt", device)["model"])
         result = workload.finalize(run_dir, config, model, task, data, summary, device, precision)
-        (run_dir / "last.pt").unlink(missing_ok=True)  # only needed to resume an unfinished run; ~3x the model
         if draw_figures:
             workload.draw_figures(run_dir)
         if logger is not None:
             logger.finish(run_dir, result)
+        # Only needed to resume an unfinished run (~3x the model): removed last, so that a failure above can still
+        # be finished with --resume --finish.
+        (run_dir / "last.pt").unlink(missing_ok=True)
     finally:
         if logger is not None:
             logger.close()
 
 
-def run_config(run_dir: str | Path):
-    """(workload, config) of an existing run folder, with one-line errors for a damaged config.json."""
-    from lab28.workloads import workload_of_run
 
-    run_dir = Path(run_dir)
-    workload = workload_of_run(run_dir)
+def _check_state_applies(path: Path, model, state: dict) -> None:
+    """Try last.pt's weights, random states and early-stopping state on scratch objects (the global random states
+    are put back), so that a damaged but loadable file is one line naming it, before the run is marked running."""
+    import copy
+    import random
+
+    import numpy as np
+
+    from lab28.training.early_stopping import EarlyStopping, EarlyStoppingConfig
+
+    saved = torch.get_rng_state(), np.random.get_state(), random.getstate()
     try:
-        return workload, workload.config_from_dict(read_run_json(run_dir / "config.json"))
-    except (ValueError, TypeError) as exc:
-        raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
+        copy.deepcopy(model).load_state_dict(state["model"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        numpy_state = rng["numpy"]
+        if isinstance(numpy_state, dict):
+            np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32),
+                                 numpy_state["pos"], numpy_state["has_gauss"], numpy_state["cached_gaussian"]))
+        else:
+            np.random.set_state(numpy_state)
+        random.setstate(rng["python"])
+        EarlyStopping(EarlyStoppingConfig()).load_state_dict(state["early_stopping"])
+        best = state["early_stopping"]["best"]
+        if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+            raise ValueError(f"early-stopping best {best!r} is not a number")
+        for row in state["history"]:
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row.values()):
+                raise ValueError("a history row holds a value that is not a number")
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__  # torch's messages run over several lines
+        raise Lab28Error(f"{path}: damaged checkpoint: {reason[:240]}") from None
+    finally:
+        torch.set_rng_state(saved[0])
+        np.random.set_state(saved[1])
+        random.setstate(saved[2])

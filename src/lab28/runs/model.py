@@ -85,6 +85,7 @@ def load_run_model(run_dir: str | Path, device: str | torch.device = "auto", wor
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     try:
         config = workload.config_from_dict(read_run_json(run_dir / "config.json"))
+        config.validate()
     except (ValueError, TypeError) as exc:
         raise Lab28Error(f"{run_dir / 'config.json'}: bad config: {exc}") from None
     try:

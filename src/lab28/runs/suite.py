@@ -34,6 +34,9 @@ def run_suite(workload, runs: list[tuple[str, object]], out_dir: str | Path, nam
     """
     check_jobs(jobs)
     check_run_name(name)
+    names = [run_name for run_name, _ in runs]
+    if not runs or len(set(names)) != len(names):
+        raise Lab28Error(f"a suite needs one or more runs with distinct names, got {names}")
     for run_name, config in runs:  # every run's own config, before the suite folder exists
         check_run_name(run_name)
         workload.check_config(config)

@@ -255,7 +255,8 @@ def fit(
                 train_metrics = run_epoch(train_step, scheduler, epoch, steps)
             except KeyboardInterrupt:
                 raise TrainingInterrupted(
-                    f"interrupted during epoch {epoch}; epochs 1..{epoch - 1} are saved") from None
+                    f"interrupted during epoch {epoch}"
+                    + (f"; epochs 1..{epoch - 1} are saved" if epoch > start_epoch or epoch > 1 else "")) from None
             train_time = time.perf_counter() - t_epoch
             val_metrics = evaluate(eval_model, task, val_x, val_y, config, device, precision)
             row = {"epoch": epoch, **_scalar_metrics("train_", train_metrics), **_scalar_metrics("val_", val_metrics)}

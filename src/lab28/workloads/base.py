@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -140,8 +140,6 @@ class Workload(Protocol):
         """Point `config` at the data lab28.train was given: a folder (data), generated data (synth), or neither
         (the preset's default); one-line Lab28Error where that preset cannot run so."""
 
-
-OnEpoch = Callable[[dict], None]
 
 
 class ModuleWorkload:

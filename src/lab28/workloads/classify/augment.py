@@ -1,4 +1,4 @@
-"""Batched, on-device augmentation for Fashion-MNIST: transforms take (images, labels) and return both.
+"""Batched, on-device augmentation for image classification: transforms take (images, labels) and return both.
 
 Images are float N x 1 x 28 x 28 in [0, 1] (before normalisation, so zero is the black background and every
 fill below is "background"). Each transform draws its own per-image mask with its own probability, so a

@@ -1,4 +1,4 @@
-"""CLI pieces for Fashion-MNIST (`train` one model, `suite` of three): flags and the calls behind them.
+"""CLI pieces of the image-classification workload (`lab28 train|suite fashion-mnist|mnist|kmnist`): its flags.
 
 lab28.cli wires these into sub-commands. Every run flag maps to one config field, defaults to None ("take the
 preset's value") and shows the `best` preset's value and the unit in --help.

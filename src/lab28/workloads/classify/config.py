@@ -1,4 +1,4 @@
-"""Configuration of one Fashion-MNIST run (a dataclass tree saved as config.json) and the presets."""
+"""Configuration of one image-classification run (a dataclass tree saved as config.json) and the presets."""
 
 from __future__ import annotations
 

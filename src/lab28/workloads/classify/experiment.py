@@ -1,4 +1,4 @@
-"""One Fashion-MNIST run end to end: data -> model -> training -> final evaluation -> a self-describing folder.
+"""The image-classification workload's pieces of a run (the engine's lifecycle, lab28.runs.lifecycle, drives them).
 
 A finished run folder holds: config.json, env.json, data.json (split sizes, class counts, a hash of the
 validation rows), status.json, metrics.csv (one row per epoch), best.pt, final_metrics.json (validation

@@ -1,4 +1,4 @@
-"""Three Fashion-MNIST classifiers with one shared layout, so the comparison isolates the block type.
+"""Three 28x28 image classifiers with one shared layout, so the comparison isolates the block type.
 
 Layout: three stages at 28x28, 14x14 and 7x7 (two, two and one 3x3 conv blocks), each stage ending in 2x2
 max-pooling and light dropout, then a 1152 -> 256 -> 10 classifier with heavier dropout. BatchNorm after every

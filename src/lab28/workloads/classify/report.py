@@ -186,12 +186,12 @@ def write_report(suite_dir: str | Path) -> Path:
     """Write report.md and report.html; every input is read and checked first, so a bad one leaves nothing."""
     suite = read_suite(suite_dir, find_runs, read_runs)
     suite_dir, runs, summaries, metrics, finals = suite.folder, suite.runs, suite.summaries, suite.metrics, suite.finals
-    plot_overlaid_curves(metrics, suite_dir / "figures" / "curves_overlaid.png")
     specs = {name: run_spec(cfg) for name, cfg in suite.configs.items()}
     spec = next(iter(specs.values()))
     if any(s.name != spec.name for s in specs.values()):  # one per-class table cannot mix two label sets
         raise Lab28Error(f"{suite_dir}: the runs use different data sets "
                          f"({', '.join(f'{n}: {s.name}' for n, s in specs.items())}); a report compares one")
+    plot_overlaid_curves(metrics, suite_dir / "figures" / "curves_overlaid.png")
     data = summaries[runs[0].name]["data"]
     has_test = all(f["test"] is not None for f in finals.values())
     intro = []

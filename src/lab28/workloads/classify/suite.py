@@ -1,4 +1,4 @@
-"""The Fashion-MNIST suite: the three architectures trained with one recipe on one split, then one report."""
+"""The image-classification suite: the three architectures trained with one recipe on one split, then one report."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One GSN run end to end: data -> model -> training -> final evaluation -> a self-describing run folder.
+"""The GSN workload's pieces of a run (the engine's lifecycle, lab28.runs.lifecycle, drives them).
 
 A finished run folder holds: config.json, env.json, metrics.csv (one row per epoch), best.pt,
 final_metrics.json, confusion.csv (135 x 135, rows = true class), activation_rates.csv (dead-neuron analysis),
