@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from lab28.cli import main
-from lab28.errors import Lab28Error
 
 QUICK = ["--synth", "--preset", "quick", "--synth-n", "80", "--val-size", "20", "--epochs", "1", "--threads", "1"]
 
@@ -39,6 +38,24 @@ def _unfinished_copy(run: Path, dest: Path) -> Path:
     shutil.copytree(run, dest)
     (dest / "status.json").write_text(json.dumps({"status": "interrupted"}))
     return dest
+
+
+def _interrupted_in_epoch_two(tmp_path: Path, monkeypatch) -> Path:
+    """A run of the quick preset interrupted in epoch 2: its folder, with epoch 1 in last.pt."""
+    import lab28.training.trainer as trainer
+    from lab28.training.trainer import TrainingInterrupted
+
+    original = trainer.run_epoch
+
+    def stop_in_epoch_two(train_step, scheduler, epoch, steps):
+        if epoch == 2:
+            raise TrainingInterrupted("interrupted during epoch 2; epochs 1..1 are saved")
+        return original(train_step, scheduler, epoch, steps)
+
+    monkeypatch.setattr(trainer, "run_epoch", stop_in_epoch_two)
+    assert main(["train", *QUICK, "--epochs", "2", "--out", str(tmp_path), "--name", "r"]) == 2
+    monkeypatch.setattr(trainer, "run_epoch", original)
+    return tmp_path / "r"
 
 
 @pytest.mark.parametrize("payload_at", ["top", "inside_rng"])
@@ -98,26 +115,7 @@ def test_eval_and_predict_never_run_code_from_best_pt(finished_run, tmp_path, ca
 ])
 def test_resume_checks_the_checkpoint_structure_first(tmp_path, capsys, monkeypatch, damage, fragment):
     """A last.pt of the right kind but edited: one line naming it, before any training starts."""
-    import lab28.training.trainer as trainer
-    from lab28.workloads.gsn.config import preset
-    from lab28.workloads.gsn.experiment import run_gsn
-    from lab28.training.trainer import TrainingInterrupted
-
-    cfg = preset("quick", "joint")
-    cfg.data.synth_n, cfg.data.val_size = 80, 20
-    cfg.train.epochs, cfg.train.threads, cfg.train.progress = 2, 1, False
-    original = trainer.run_epoch
-
-    def stop_in_epoch_two(train_step, scheduler, epoch, steps):
-        if epoch == 2:
-            raise TrainingInterrupted("interrupted during epoch 2; epochs 1..1 are saved")
-        return original(train_step, scheduler, epoch, steps)
-
-    monkeypatch.setattr(trainer, "run_epoch", stop_in_epoch_two)
-    with pytest.raises(Lab28Error, match="interrupted"):
-        run_gsn(cfg, tmp_path, "r", draw_figures=False)
-    monkeypatch.setattr(trainer, "run_epoch", original)
-    run = tmp_path / "r"
+    run = _interrupted_in_epoch_two(tmp_path, monkeypatch)
     state = torch.load(run / "last.pt", weights_only=True)
     assert state["format"] == 2 and isinstance(state["rng"]["numpy"]["keys"], torch.Tensor)
     damage(state)
@@ -392,27 +390,15 @@ def test_overwrite_replaces_only_run_folders(tmp_path, capsys):
     (lambda s: s["rng"].update(python=(1, 2)), "damaged checkpoint"),
 ])
 def test_a_damaged_but_loadable_last_pt_is_one_line(tmp_path, capsys, monkeypatch, damage, fragment):
-    import lab28.training.trainer as trainer
-    from lab28.training.trainer import TrainingInterrupted
-
-    original = trainer.run_epoch
-
-    def stop_in_epoch_two(train_step, scheduler, epoch, steps):
-        if epoch == 2:
-            raise TrainingInterrupted("interrupted during epoch 2; epochs 1..1 are saved")
-        return original(train_step, scheduler, epoch, steps)
-
-    monkeypatch.setattr(trainer, "run_epoch", stop_in_epoch_two)
-    assert main(["train", *QUICK, "--epochs", "2", "--out", str(tmp_path), "--name", "r"]) == 2
-    monkeypatch.setattr(trainer, "run_epoch", original)
-    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    run = _interrupted_in_epoch_two(tmp_path, monkeypatch)
+    state = torch.load(run / "last.pt", weights_only=True)
     damage(state)
-    torch.save(state, tmp_path / "r" / "last.pt")
+    torch.save(state, run / "last.pt")
     capsys.readouterr()
-    assert main(["train", "--resume", str(tmp_path / "r")]) == 2
+    assert main(["train", "--resume", str(run)]) == 2
     lines = _error_lines(capsys.readouterr().err)
     assert len(lines) == 1 and "last.pt: damaged checkpoint" in lines[0] and fragment in lines[0], lines
-    assert json.loads((tmp_path / "r" / "status.json").read_text())["status"] == "interrupted"
+    assert json.loads((run / "status.json").read_text())["status"] == "interrupted"
 
 
 def test_an_edited_config_of_a_finished_run_is_refused_by_eval_and_predict(finished_run, small_gsn, tmp_path, capsys):
