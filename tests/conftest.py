@@ -27,3 +27,9 @@ def copy_dataset(src: Path, dst: Path) -> Path:
 
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".lab28-cache-*"))
     return dst
+
+
+def assert_one_line_error(err: str, fragment: str) -> None:
+    """What every refused input must give on stderr: one `lab28: error:` line holding `fragment`, no traceback."""
+    assert fragment in err, err
+    assert err.startswith("lab28: error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -19,6 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import assert_one_line_error, copy_dataset
 from lab28.cli import main
 from lab28.errors import Lab28Error
 
@@ -36,10 +37,7 @@ def base(tmp_path_factory):
 
 
 def _gsn(tmp: Path, base: Path) -> Path:
-    import shutil
-
-    shutil.copytree(base / "gsn", tmp / "gsn", ignore=shutil.ignore_patterns(".lab28-cache-*"))
-    return tmp / "gsn"
+    return copy_dataset(base / "gsn", tmp / "gsn")
 
 
 def _labels(text: str):
@@ -134,8 +132,7 @@ def test_cli_refuses_bad_input(case, base, tmp_path, capsys):
     capsys.readouterr()
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert fragment in err, err
-    assert err.startswith("lab28: error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert_one_line_error(err, fragment)
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from conftest import assert_one_line_error, copy_dataset
 from lab28.cli import main
 from lab28.errors import Lab28Error
 from lab28.workloads.gsn.synth import synth_gsn
@@ -124,8 +125,7 @@ def _make_dir(path: Path):
 
 
 def _copy_gsn(tmp: Path, base: Path) -> Path:
-    shutil.copytree(base / "gsn", tmp / "gsn", ignore=shutil.ignore_patterns(".lab28-cache-*"))
-    return tmp / "gsn"
+    return copy_dataset(base / "gsn", tmp / "gsn")
 
 
 def _png(write):
@@ -196,8 +196,7 @@ def test_cli_refuses_hostile_input(case, base, tmp_path, capsys, no_decoding):
         warnings.simplefilter("always")
         assert main(args) == 2
     err = capsys.readouterr().err
-    assert fragment in err, err
-    assert err.startswith("lab28: error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert_one_line_error(err, fragment)
     assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
     assert not (tmp_path / "out").exists()  # nothing half-written
 

@@ -12,11 +12,12 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
+from conftest import assert_one_line_error
 from lab28.cli import main
+from test_fashion import write_fashion
 
 QUICK = ["--preset", "quick", "--synth-n", "80", "--val-size", "20", "--epochs", "1", "--threads", "1",
          "--progress", "false"]
@@ -25,22 +26,6 @@ QUICK = ["--preset", "quick", "--synth-n", "80", "--val-size", "20", "--epochs",
 def fashion_quick(data: Path) -> list[str]:
     return ["--preset", "quick", "--data", str(data), "--val-size", "20", "--test-size", "20", "--epochs", "1",
             "--threads", "1", "--progress", "false", "--tensorboard", "false"]
-
-
-def write_fashion(folder: Path, n_train: int = 120, n_test: int = 20) -> Path:
-    """Tiny IDX set (class k is a bright bar at rows 2k+4..2k+6), as in tests/test_fashion.py."""
-    from lab28.data.idx import write_idx
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for split, n in (("train", n_train), ("t10k", n_test)):
-        labels = np.tile(np.arange(10), n // 10).astype(np.uint8)
-        images = (rng.random((n, 28, 28)) * 60).astype(np.uint8)
-        for i, c in enumerate(labels):
-            images[i, 2 * c + 4: 2 * c + 7, 4:24] = 255
-        write_idx(folder / f"{split}-images-idx3-ubyte", images)
-        write_idx(folder / f"{split}-labels-idx1-ubyte", labels)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +47,7 @@ def gsn_suite(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fashion_data(tmp_path_factory):
-    return write_fashion(tmp_path_factory.mktemp("values-fashion"))
+    return write_fashion(tmp_path_factory.mktemp("values-fashion"), n_train=120, n_test=20)
 
 
 @pytest.fixture(scope="module")
@@ -358,8 +343,7 @@ def test_cli_refuses_hostile_values(case, request, tmp_path, capsys, no_accelera
     capsys.readouterr()
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert fragment in err, err
-    assert err.startswith("lab28: error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert_one_line_error(err, fragment)
     assert not (tmp_path / "out").exists()  # nothing half-written
     assert _snapshot(tmp_path) == before  # nor anything added to the input folders (no report, no figures)
 
