@@ -151,6 +151,12 @@ class ModuleWorkload:
     PREDICT_MODULE = ""  # load_predictor(run_dir, device) -> Predictor
     EVALUATE_MODULE = ""  # evaluate_run(run_dir, data_dir, out_path=, device=, tta=) -> (Path, dict)
 
+    def check_config(self, config):
+        """(device, precision) for a valid config, else a one-line error (lab28.runs.config.check_run_config)."""
+        from lab28.runs.config import check_run_config
+
+        return check_run_config(config)
+
     @staticmethod
     def _module(name: str):
         import importlib

@@ -17,7 +17,6 @@ import torch
 
 from lab28.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 from lab28.models import create_model
-from lab28.runs.config import check_run_config
 from lab28.runs.files import write_matrix
 from lab28.training.trainer import metrics_from_outputs, predict_outputs
 from lab28.workloads.classify.config import FashionRunConfig
@@ -85,11 +84,6 @@ class TensorBoardLog:
 
 
 # -- one run -------------------------------------------------------------------------------------------------
-def check_config(config) -> tuple[torch.device, str]:
-    """(device, precision) for a valid config, else a one-line error (lab28.runs.config.check_run_config)."""
-    return check_run_config(config)
-
-
 def run_fashion(config: FashionRunConfig, out_dir: str | Path, name: str, overwrite: bool = False,
                 data: FashionSplits | None = None, draw_figures: bool = True, on_epoch=None) -> Path:
     """Train one model and write its run folder (lab28.runs.lifecycle); returns the folder.

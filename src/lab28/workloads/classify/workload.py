@@ -55,9 +55,6 @@ class ClassifyWorkload(ModuleWorkload):
     def config_from_dict(self, data: dict):
         return config_from_dict(data)
 
-    def check_config(self, config):
-        return experiment.check_config(config)
-
     def load_data(self, config) -> RunData:
         return run_data(load_fashion(config.data))
 

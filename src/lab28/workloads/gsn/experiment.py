@@ -20,7 +20,6 @@ from lab28.workloads.gsn.loader import GSNData, load_gsn
 from lab28.workloads.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json, atomic_write_text
 from lab28.models import create_model
-from lab28.runs.config import check_run_config
 from lab28.runs.files import write_matrix
 from lab28.training.trainer import evaluate, metrics_from_outputs, predict_outputs
 
@@ -69,11 +68,6 @@ def activation_rates(model, task: GSNTask, images: torch.Tensor, counts: torch.T
         s = h.sum(dim=0)
         active = s if active is None else active + s
     return (active.double() / images.shape[0]).cpu()
-
-
-def check_config(config) -> tuple[torch.device, str]:
-    """(device, precision) for a valid config, else a one-line error (lab28.runs.config.check_run_config)."""
-    return check_run_config(config)
 
 
 def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: bool = False,

@@ -32,9 +32,6 @@ class GSNWorkload(ModuleWorkload):
     def config_from_dict(self, data: dict):
         return config_from_dict(data)
 
-    def check_config(self, config):
-        return experiment.check_config(config)
-
     def load_data(self, config) -> RunData:
         return run_data(*experiment.load_data(config))
 
