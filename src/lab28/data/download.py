@@ -20,6 +20,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from lab28.errors import file_error
+from lab28.io_utils import replace_folder
 
 OFFLINE_HINT = "if you are offline, download it by hand and pass its folder with --root/--data"
 _CHUNK = 1 << 20
@@ -130,23 +131,6 @@ def _check_member(zip_path: Path, info: zipfile.ZipInfo) -> PurePosixPath:
     return rel
 
 
-def replace_dir(new: Path, dest: Path) -> None:
-    """Move the finished folder `new` onto `dest`, removing an old `dest` only after the swap succeeded."""
-    old = None
-    if dest.exists():
-        old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".old"))
-        os.replace(dest, old / "x")  # park the old folder; a failure below puts it back
-    try:
-        os.replace(new, dest)
-    except OSError:
-        if old is not None:
-            os.replace(old / "x", dest)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-
 def safe_extract_zip(zip_path: Path, dest_dir: Path, max_total_bytes: int = 2 * 1024**3) -> Path:
     """Extract `zip_path` into `dest_dir` after checking every member; returns `dest_dir`.
 
@@ -181,7 +165,7 @@ def safe_extract_zip(zip_path: Path, dest_dir: Path, max_total_bytes: int = 2 * 
                             raise file_error(zip_path, f"member {info.filename!r} unpacks past the "
                                                        f"{max_total_bytes} bytes allowed")
                         out.write(chunk)
-        replace_dir(tmp, dest_dir)
+        replace_folder(tmp, dest_dir)
         return dest_dir
     except (zipfile.BadZipFile, EOFError, zlib.error) as exc:  # also raised for CRC errors while reading a member
         raise file_error(zip_path, f"not a valid zip archive ({_one_line(exc)})") from exc

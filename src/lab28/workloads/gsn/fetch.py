@@ -6,9 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
-from lab28.data.download import download_file, replace_dir, safe_extract_zip
+from lab28.data.download import download_file, safe_extract_zip
 from lab28.data.fetch import default_data_root
 from lab28.errors import Lab28Error, file_error
+from lab28.io_utils import replace_folder
 from lab28.workloads.gsn.loader import read_labels_csv
 
 GSN_URL = "https://github.com/marcin119a/data/raw/refs/heads/main/data_gsn.zip"
@@ -54,7 +55,7 @@ def fetch_gsn(root: Path | None = None, url: str | None = None, timeout: float =
         except Lab28Error as exc:
             # Name the member inside the archive rather than the staging folder that is about to vanish.
             raise file_error(zip_path, str(exc).replace(str(staging) + os.sep, "")) from None
-        replace_dir(new_data, data_dir)
+        replace_folder(new_data, data_dir)
     except Lab28Error as exc:
         if not cached:
             zip_path.unlink(missing_ok=True)  # a fresh download that is junk: the next run fetches it again
