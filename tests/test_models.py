@@ -9,6 +9,7 @@ import torch
 
 from lab28.errors import Lab28Error
 from lab28.models import available_models, create_model
+from lab28.models.registry import count_parameters
 from lab28.workloads import MODEL_MODULES, get_workload
 
 WORKLOADS = sorted(MODEL_MODULES)
@@ -68,5 +69,25 @@ def test_a_model_of_another_workload_is_refused(asked, workload):
 
 
 def test_unknown_model_lists_the_choices():
-    with pytest.raises(Lab28Error, match="unknown model 'resnet-9000'; choose one of: shape-classifier"):
+    with pytest.raises(Lab28Error, match="unknown model 'resnet-9000'; choose one of: compact-cnn, shape-classifier"):
         create_model("resnet-9000", workload="gsn")
+
+
+def test_compact_cnn_refuses_a_start_for_a_linear_it_does_not_have(tmp_path, capsys):
+    """fc_init sets the lab backbone's big Linear; asking compact-cnn for one is a one-line error before any folder."""
+    from lab28.cli import main
+
+    code = main(["train", "gsn", "--synth", "--preset", "quick", "--fc-init", "centered", "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "model 'compact-cnn' has none" in err and "\n" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_compact_cnn_is_small_and_pools_over_positions():
+    """The demo's model: tens of thousands of weights, and its features do not depend on where a shape is."""
+    model = create_model("compact-cnn", workload="gsn").eval()
+    assert count_parameters(model) < 60_000
+    x = torch.zeros(1, 1, 28, 28)
+    x[0, 0, 4:11, 4:11] = 1.0  # a 7x7 square ...
+    moved = torch.roll(x, shifts=(8, 4), dims=(2, 3))  # ... moved by multiples of the network's stride (4), away from the border
+    assert torch.allclose(model.features(x), model.features(moved), atol=1e-5)

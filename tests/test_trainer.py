@@ -169,7 +169,7 @@ def test_a_run_starts_from_its_first_training_images_only(tmp_path, monkeypatch)
     """run_gsn's start reads the first 512 training images: never the validation split."""
     from lab28.workloads.gsn.experiment import build_model, init_from_training_data, load_data
 
-    cfg = preset("quick", "joint")
+    cfg = preset("lab", "joint")  # the lab backbone: its big Linear is what the centred start sets
     cfg.data.synth_n, cfg.data.val_size, cfg.model.fc_init = 700, 100, "centered"
     train, val = load_data(cfg)
     torch.manual_seed(1)

@@ -10,14 +10,16 @@ import importlib
 
 from lab28.data.specs import IDX_DATASETS
 
-# workload name -> the module whose import registers its models
-MODEL_MODULES = {"gsn": "lab28.workloads.gsn.models", "classify": "lab28.workloads.classify.models"}
+# workload name -> the modules whose import registers its models (a new model: one file, named here)
+MODEL_MODULES = {"gsn": ("lab28.workloads.gsn.models", "lab28.workloads.gsn.compact"),
+                 "classify": ("lab28.workloads.classify.models",)}
 
 
 def import_models() -> None:
     """Register every workload's models (idempotent: a module is imported once)."""
-    for module in MODEL_MODULES.values():
-        importlib.import_module(module)
+    for modules in MODEL_MODULES.values():
+        for module in modules:
+            importlib.import_module(module)
 
 
 # workload name -> the module holding its WORKLOAD object (lab28.workloads.base.Workload)

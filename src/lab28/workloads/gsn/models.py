@@ -129,20 +129,25 @@ class FactoredCountHead(nn.Module):
 
 
 class ShapeClassifier(nn.Module):
-    """Fixed backbone + classification head (log-probabilities over 135 classes) + count head (6 values)."""
+    """A backbone + classification head (log-probabilities over 135 classes) + count head (6 values).
+
+    The backbone is the lab's fixed one unless another is given: any module that maps a batch of images to a
+    vector of `features` values per image (after a ReLU, so the dead-feature analysis applies) and has
+    `init_from_data(x)`. The heads are the same for every backbone."""
 
     def __init__(self, head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
-                 batchnorm: bool = False, hidden: int = 0):
+                 batchnorm: bool = False, hidden: int = 0, backbone: nn.Module | None = None,
+                 features: int = FEATURES):
         super().__init__()
         if hidden < 0:
             raise ValueError(f"hidden must be >= 0 (0: no hidden layer), got {hidden}")
-        self.backbone = GSNBackbone(fc_init)
-        self.norm = nn.BatchNorm1d(FEATURES) if batchnorm else nn.Identity()
+        self.backbone = backbone if backbone is not None else GSNBackbone(fc_init)
+        self.norm = nn.BatchNorm1d(features) if batchnorm else nn.Identity()
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        width = hidden or FEATURES
+        width = hidden or features
         self.hidden: nn.Module = nn.Identity()
         if hidden:
-            self.hidden = nn.Sequential(nn.Linear(FEATURES, hidden), nn.ReLU(),
+            self.hidden = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(),
                                         nn.Dropout(dropout) if dropout > 0 else nn.Identity())
         if head == "flat":
             self.cls_head: nn.Module = nn.Linear(width, NUM_CLASSES)
@@ -157,7 +162,7 @@ class ShapeClassifier(nn.Module):
         self.backbone.init_from_data(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The 256 backbone features (after ReLU), used by the dead-neuron analysis."""
+        """The backbone features (after ReLU), used by the dead-neuron analysis."""
         return self.backbone(x)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
