@@ -1,6 +1,8 @@
-"""What a run prints while it trains: the epoch line's exact format and the legend of its mark."""
+"""What a run prints while it trains: the epoch line's exact format, and real runs (new and resumed) printing it
+with the legend once and no carriage returns. A parallel suite's labelled lines: tests/test_cli.py."""
 
 import pytest
+import torch
 
 from lab28.training.early_stopping import EarlyStopping, EarlyStoppingConfig
 from lab28.training.progress import early_stop_possible, epoch_line, format_duration, legend, time_left
@@ -74,3 +76,40 @@ def test_the_time_left_is_an_upper_bound_only_while_early_stopping_can_end_soone
         stopper.step({"val_loss": loss}, epoch)
     assert early_stop_possible(stopper, len(losses), max_epochs) is sooner
 
+
+def _epoch_lines(out: str, label: str = "") -> list[str]:
+    return [line for line in out.splitlines() if line.startswith(f"{label}epoch ")]
+
+
+def test_a_run_prints_the_legend_once_and_one_line_per_epoch_without_bar_frames(tmp_path, capsys):
+    """Output that is not a terminal (here captured, as in a pipe or a log file) gets plain lines only."""
+    from lab28.workloads.gsn.config import preset
+    from lab28.workloads.gsn.experiment import run_gsn
+
+    cfg = preset("quick", "joint")
+    cfg.data.synth_n, cfg.data.val_size, cfg.train.epochs, cfg.train.threads = 80, 20, 2, 1
+    run_gsn(cfg, tmp_path, "r", draw_figures=False)
+    out, err = capsys.readouterr()
+    lines = _epoch_lines(out)
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
+    assert lines[0].split()[2] == "*"  # the first epoch is always the best so far
+    assert "left" in lines[0] and "left" not in lines[1]
+    legends = [i for i, line in enumerate(out.splitlines()) if line.startswith("* = best val_accuracy so far")]
+    assert len(legends) == 1 and out.splitlines()[legends[0] + 1] == lines[0]
+    assert "\r" not in out and "\r" not in err
+
+
+def test_a_resumed_run_counts_on_with_the_earlier_epochs_in_its_elapsed_time(tmp_path, capsys, monkeypatch):
+    from lab28.runs.lifecycle import resume_run
+    from test_run_safety import _interrupted_in_epoch_two
+
+    run = _interrupted_in_epoch_two(tmp_path, monkeypatch)
+    state = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+    state["history"][0]["epoch_time_s"] = 600.0  # epoch 1 took ten minutes, as far as the resumed run knows
+    torch.save(state, run / "last.pt")
+    capsys.readouterr()
+    resume_run(run, draw_figures=False)
+    out = capsys.readouterr().out
+    lines = _epoch_lines(out)
+    assert len(lines) == 1 and lines[0].startswith("epoch 2/2 ")
+    assert "elapsed 10m0" in lines[0] and out.count("= best ") == 1
