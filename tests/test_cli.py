@@ -93,12 +93,20 @@ def test_bad_config_file(tmp_path):
     assert proc.returncode == 2 and "unknown config key 'trian'" in proc.stderr
 
 
-def test_parallel_suite_matches_sequential(tmp_path):
-    """--jobs trains the settings in worker processes; each setting's result is the same as in a sequential suite."""
+def test_parallel_suite_matches_sequential(tmp_path, capfd):
+    """--jobs trains the settings in worker processes; each setting's result is the same as in a sequential suite,
+    and each worker prints its run's epoch lines (and their legend, once) behind the run's label."""
     args = ["suite", "gsn", "--synth", "--preset", "quick", "--synth-n", "120", "--val-size", "40", "--epochs", "1",
             "--threads", "1"]
     assert main([*args, "--out", str(tmp_path / "seq")]) == 0
+    capfd.readouterr()
     assert main([*args, "--out", str(tmp_path / "par"), "--jobs", "3"]) == 0
+    out, err = capfd.readouterr()  # the workers' lines too: they write to the same file descriptors
+    for setting, monitor in (("cls", "val_accuracy"), ("reg", "val_rmse"), ("joint", "val_accuracy")):
+        lines = [line for line in out.splitlines() if line.startswith(f"[{setting}] epoch ")]
+        assert len(lines) == 1 and lines[0].startswith(f"[{setting}] epoch 1/1 * ") and monitor in lines[0], out
+        assert out.count(f"[{setting}] * = best {monitor} so far") == 1
+    assert "\r" not in out and "\r" not in err
     for setting in ("cls", "reg", "joint"):
         seq = json.loads((tmp_path / "seq" / "gsn-suite-quick" / setting / "final_metrics.json").read_text())
         par = json.loads((tmp_path / "par" / "gsn-suite-quick" / setting / "final_metrics.json").read_text())

@@ -200,6 +200,12 @@ def test_download_mirror_fallback_on_checksum(server, tmp_path):
     assert dest.read_bytes() == b"right content"
 
 
+def test_download_progress_draws_no_frames_into_a_pipe(server, tmp_path, capsys):
+    (server.root / "f.bin").write_bytes(b"content")
+    download_file([server.url("f.bin")], tmp_path / "f.bin", timeout=5, progress=True)
+    assert "\r" not in capsys.readouterr().err  # captured stderr is no terminal, like a pipe
+
+
 def test_download_checksum_mismatch_everywhere(server, tmp_path):
     (server.root / "f.bin").write_bytes(b"wrong content")
     dest = tmp_path / "dl" / "f.bin"

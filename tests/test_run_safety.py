@@ -47,10 +47,10 @@ def _interrupted_in_epoch_two(tmp_path: Path, monkeypatch) -> Path:
 
     original = trainer.run_epoch
 
-    def stop_in_epoch_two(train_step, scheduler, epoch, steps):
+    def stop_in_epoch_two(train_step, scheduler, epoch, steps, **options):
         if epoch == 2:
             raise TrainingInterrupted("interrupted during epoch 2; epochs 1..1 are saved")
-        return original(train_step, scheduler, epoch, steps)
+        return original(train_step, scheduler, epoch, steps, **options)
 
     monkeypatch.setattr(trainer, "run_epoch", stop_in_epoch_two)
     assert main(["train", *QUICK, "--epochs", "2", "--out", str(tmp_path), "--name", "r"]) == 2

@@ -30,17 +30,6 @@ def share_threads(train_configs: Sequence[Any], jobs: int) -> None:
             config.threads = threads_per_worker(jobs, len(train_configs))
 
 
-def epoch_printer(label: str, keys: tuple[str, ...]) -> Callable[[dict], None]:
-    """on_epoch callback for a worker: one line per epoch prefixed with the run's label (progress bars of several
-    processes would interleave into noise)."""
-
-    def report(row: dict) -> None:
-        values = "  ".join(f"{key}={row[key]:.4f}" for key in keys)
-        print(f"[{label}] epoch {row['epoch']:3d}  {values}  ({row['epoch_time_s']:.0f}s)", flush=True)
-
-    return report
-
-
 def run_in_workers(func: Callable[..., Any], calls: Sequence[tuple], jobs: int) -> list[Any]:
     """func(*call) for every call, `jobs` at a time in fresh processes; results in call order.
 

@@ -65,6 +65,7 @@ def _stream(url: str, out, timeout: float, progress: bool) -> int:
         length = response.headers.get("Content-Length")
         expected = int(length) if length and length.isdigit() else None
         written = 0
+        progress = progress and sys.stderr.isatty()  # its '\r' frames only garble a piped log
         for chunk in iter(lambda: response.read(_CHUNK), b""):
             out.write(chunk)
             written += len(chunk)

@@ -31,10 +31,11 @@ def resume_command(run_dir: Path) -> str:
 
 
 def train_run(workload, config, out_dir: str | Path, name: str, overwrite: bool = False, data=None,
-              draw_figures: bool = True, on_epoch=None) -> Path:
+              draw_figures: bool = True, on_epoch=None, progress_label: str | None = None) -> Path:
     """Train one run into out_dir/name (name-2, ... if it exists; see RunFolder for --overwrite); returns its folder.
 
     `data`: the workload's RunData, when a suite loads it once for several runs.
+    `progress_label`: set by a parallel suite's worker: each epoch line starts with it, and no bar is drawn.
     """
     # Everything that can reject the configuration runs before the run folder exists, so a bad flag leaves nothing.
     check_run_name(name)
@@ -55,7 +56,8 @@ def train_run(workload, config, out_dir: str | Path, name: str, overwrite: bool 
         atomic_write_json(run_dir / "config.json", config.to_dict())
         atomic_write_json(run_dir / "env.json", environment(str(device), precision))
         atomic_write_json(run_dir / "data.json", data.description)
-        _train_and_finalize(workload, run_dir, config, model, data, device, precision, draw_figures, None, on_epoch)
+        _train_and_finalize(workload, run_dir, config, model, data, device, precision, draw_figures, None, on_epoch,
+                            progress_label)
     return folder.finish()
 
 
@@ -89,7 +91,7 @@ def resume_run(run_dir: str | Path, finish: bool = False, draw_figures: bool = T
 
 
 def _train_and_finalize(workload, run_dir: Path, config, model, data, device, precision: str, draw_figures: bool,
-                        resume: dict | None, on_epoch) -> None:
+                        resume: dict | None, on_epoch, progress_label: str | None = None) -> None:
     task = workload.task(config)
     print(f"[{run_dir.name}] {workload.start_line(config, model, data)} device={device} precision={precision}",
           flush=True)
@@ -98,7 +100,8 @@ def _train_and_finalize(workload, run_dir: Path, config, model, data, device, pr
     try:
         summary = fit(model, task, data.train, data.val, config.train, run_dir,
                       extra_state={"config": config.to_dict()}, resume=resume,
-                      on_epoch=(lambda row: [c(row) for c in callbacks]) if callbacks else None)
+                      on_epoch=(lambda row: [c(row) for c in callbacks]) if callbacks else None,
+                      progress_label=progress_label)
         model.load_state_dict(load_checkpoint(run_dir / "best.pt", device)["model"])
         result = workload.finalize(run_dir, config, model, task, data, summary, device, precision)
         if draw_figures:

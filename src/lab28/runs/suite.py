@@ -9,20 +9,17 @@ import time
 from pathlib import Path
 
 from lab28.errors import Lab28Error
-from lab28.parallel import check_jobs, epoch_printer, run_in_workers, share_threads
+from lab28.parallel import check_jobs, run_in_workers, share_threads
 from lab28.runs.files import read_run_json, suite_run_names
 from lab28.runs.folder import RunFolder, check_run_name
 from lab28.runs.lifecycle import train_run
 
 
 def _run_quietly(workload_name: str, config, suite_dir: Path, name: str, data) -> Path:
-    """Worker of a parallel suite: no progress bars, one prefixed line per epoch."""
+    """Worker of a parallel suite: no progress bars; the epoch lines start with the run's name."""
     from lab28.workloads import get_workload
 
-    workload = get_workload(workload_name)
-    config.train.progress = False
-    return train_run(workload, config, suite_dir, name, data=data,
-                     on_epoch=epoch_printer(name, workload.progress_keys))
+    return train_run(get_workload(workload_name), config, suite_dir, name, data=data, progress_label=name)
 
 
 def run_suite(workload, runs: list[tuple[str, object]], out_dir: str | Path, name: str, jobs: int = 1,

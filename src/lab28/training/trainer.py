@@ -24,6 +24,7 @@ from lab28.training.checkpoint import CHECKPOINT_FORMAT, CheckpointWriter, rng_s
 from lab28.training.config import TrainConfig
 from lab28.training.device import autocast, resolve_device, resolve_precision
 from lab28.training.early_stopping import EarlyStopping
+from lab28.training.progress import early_stop_possible, epoch_line, legend
 from lab28.training.step import TrainStep, graphs_supported
 
 
@@ -188,10 +189,13 @@ def fit(
     extra_state: dict | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     resume: dict | None = None,
+    progress_label: str | None = None,
 ) -> dict[str, Any]:
     """Train with early stopping; writes metrics.csv, best.pt and last.pt into run_dir. Returns a summary.
 
     `resume`: the state from a last.pt (see lab28.training.checkpoint) to continue from.
+    `progress_label`: the run's name in a parallel suite: it starts each printed line, and no progress bar is drawn
+    (the bars of several processes would overwrite each other).
     With `config.weight_average` the validation metrics, early stopping and best.pt are those of the moving average
     of the weights (lab28.training.averaging); last.pt holds the trained weights and the average, to resume both.
     """
@@ -252,7 +256,7 @@ def fit(
             model.train()
             t_epoch = time.perf_counter()
             try:
-                train_metrics = run_epoch(train_step, scheduler, epoch, steps)
+                train_metrics = run_epoch(train_step, scheduler, epoch, steps, show_bar=progress_label is None)
             except KeyboardInterrupt:
                 raise TrainingInterrupted(
                     f"interrupted during epoch {epoch}"
@@ -289,7 +293,9 @@ def fit(
             writer.write(files)  # in the background: the next epoch starts while the files are written
             if on_epoch is not None:
                 on_epoch(row)
-            _print_epoch(config, row, stopper)
+            if config.progress:
+                _print_epoch(config, row, stopper, stop, time.perf_counter() - t_start,
+                             first=epoch == start_epoch, label=progress_label)
             if stop:
                 break
     except BaseException as exc:
@@ -315,12 +321,13 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return steps - 1 if steps > 1 and n % batch_size == 1 else steps
 
 
-def run_epoch(train_step: TrainStep, scheduler, epoch: int, steps: int) -> dict[str, float]:
-    """One pass over the training set (`steps` batches of a fresh permutation); the mean loss and its parts."""
+def run_epoch(train_step: TrainStep, scheduler, epoch: int, steps: int, show_bar: bool = True) -> dict[str, float]:
+    """One pass over the training set (`steps` batches of a fresh permutation); the mean loss and its parts.
+    `show_bar`: a progress bar where config.progress asks for one and stderr is a terminal."""
     config, n = train_step.config, train_step.train_x.shape[0]
     perm = torch.randperm(n, device=train_step.device, generator=train_step.generator)
     train_step.start_epoch()
-    bar = _progress(config, steps, epoch)
+    bar = _progress(config, steps, epoch) if show_bar else None
     for step in range(steps):
         train_step(perm[step * config.batch_size:(step + 1) * config.batch_size])
         if scheduler is not None:
@@ -355,14 +362,14 @@ def _progress(config: TrainConfig, steps: int, epoch: int):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=steps, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True, mininterval=0.5)
+    return tqdm(total=steps, desc=f"epoch {epoch}/{config.epochs}", leave=False, dynamic_ncols=True, mininterval=0.5)
 
 
-def _print_epoch(config: TrainConfig, row: dict, stopper: EarlyStopping) -> None:
-    if not config.progress:
-        return
-    keys = [k for k in ("val_loss", "val_accuracy", "val_macro_f1", "val_rmse") if k in row]
-    shown = " ".join(f"{k}={row[k]:.4f}" for k in keys)
-    mark = " *" if stopper.improved else ""
-    print(f"epoch {row['epoch']:3d}  train_loss={row['train_loss']:.4f} {shown}  "
-          f"({row['epoch_time_s']:.1f}s){mark}", flush=True)
+def _print_epoch(config: TrainConfig, row: dict, stopper: EarlyStopping, stopping: bool, elapsed_s: float,
+                 first: bool, label: str | None) -> None:
+    """The epoch's line (lab28.training.progress); before the first one of this process, the legend of its mark."""
+    if first:
+        print(legend(config.early_stopping, label), flush=True)
+    print(epoch_line(row, config.epochs, elapsed_s, best=stopper.improved, monitor=config.early_stopping.monitor,
+                     may_stop_sooner=early_stop_possible(stopper, int(row["epoch"]), config.epochs),
+                     stopping=stopping, label=label), flush=True)

@@ -48,7 +48,6 @@ class ClassifyWorkload(ModuleWorkload):
     EVALUATE_MODULE = "lab28.workloads.classify.predict"
 
     name = "classify"
-    progress_keys = ("val_accuracy",)  # what a suite worker prints per epoch
     main_preset = "best"
     preset_choices = {"model": "model.name"}
 

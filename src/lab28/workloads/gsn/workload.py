@@ -25,7 +25,6 @@ class GSNWorkload(ModuleWorkload):
     EVALUATE_MODULE = "lab28.workloads.gsn.evaluate"
 
     name = "gsn"
-    progress_keys = ("val_accuracy", "val_rmse")  # what a suite worker prints per epoch
     main_preset = "lab"
     preset_choices = {"setting": "task.setting"}  # the preset picks early stopping's monitor from the setting
 
