@@ -184,6 +184,9 @@ def markdown_to_html(markdown: str, base: Path, title: str) -> str:
 def write_html_report(markdown_path: str | Path) -> Path:
     markdown_path = Path(markdown_path)
     out = markdown_path.with_suffix(".html")
-    page = markdown_to_html(markdown_path.read_text(), markdown_path.parent, markdown_path.parent.name)
+    markdown = markdown_path.read_text()
+    title = next((text for level, text, _ in heading_anchors(markdown.splitlines()) if level == 1),
+                 markdown_path.parent.name)  # the browser tab says what the page is, not only its folder
+    page = markdown_to_html(markdown, markdown_path.parent, title)
     atomic_write_text(out, page)
     return out
