@@ -128,7 +128,6 @@ class Workload(Protocol):
         """The command (Markdown) that runs the real experiment, for the banner of a report whose run (this
         config.json) used demo_preset."""
 
-
     # -- using a finished run ----------------------------------------------------------------------------------
     def load_predictor(self, run_dir: Path, device: str = "auto") -> Predictor:
         """The run's best weights and config as a Predictor on `device` ("auto": the best this machine has).
