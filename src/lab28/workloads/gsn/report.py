@@ -148,7 +148,12 @@ def report_page(suite_dir: str | Path) -> ReportPage:
     note = _averaging_note(finals, metrics)
     if note:
         lines += [note, ""]
-    lines += ["### Count errors per shape", "", "| setting | " + " | ".join(
+    # The curves come before the per-shape and per-pair tables: the top of the page shows the results table and
+    # then a figure, the details follow for whoever wants them.
+    lines += ["## Learning curves", "",
+              "![validation top-1, count RMSE and loss of every setting](figures/curves_overlaid.png)", "",
+              "## Per shape and per pair", "",
+              "### Count errors per shape", "", "| setting | " + " | ".join(
         f"RMSE {s} | MAE {s}" for s in ("squares", "circles", "up", "right", "down", "left")) + " |",
               "|---|" + "---|" * 12]
     for name, f in finals.items():
@@ -161,9 +166,7 @@ def report_page(suite_dir: str | Path) -> ReportPage:
     pairs = sorted({k.split("/", 1)[1] for f in finals.values() for k in f["val"] if k.startswith("pair_exact_accuracy/")})
     for pair in pairs:
         lines.append(f"| {pair} | " + " | ".join(_fmt(f["val"].get(f"pair_exact_accuracy/{pair}")) for f in finals.values()) + " |")
-    lines += ["", "## The count loss's weight λ", "", _lambda_note(finals, metrics), "",
-              "## Learning curves", "",
-              "![validation top-1, count RMSE and loss of every setting](figures/curves_overlaid.png)", ""]
+    lines += ["", "## The count loss's weight λ", "", _lambda_note(finals, metrics), ""]
     for run in runs:
         f = finals[run.name]
         name = setting_name(run.name, f)
