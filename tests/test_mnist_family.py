@@ -210,7 +210,7 @@ def test_kmnist_suite_report_is_titled_and_tabled_by_the_spec(tmp_path, family_d
                  "--data", str(family_dirs["kmnist"]), "--val-size", "50", "--epochs", "1", "--threads", "1",
                  "--device", "cpu", "--tensorboard", "false", "--out", str(out), "--name", "s"]) == 0
     report = (out / "s" / "report.md").read_text()
-    assert report.startswith("# Kuzushiji-MNIST: three architectures compared")
+    assert report.startswith("# Kuzushiji-MNIST: simple-cnn\n")
     assert "Fashion-MNIST" not in report
     for cls in KMNIST_CLASSES:
         assert f"| {cls} |" in report
@@ -222,12 +222,12 @@ def test_report_refuses_a_suite_mixing_data_sets(tmp_path, family_dirs):
     assert main(["suite", "mnist", "--preset", "quick", "--models", "simple-cnn,gated-cnn",
                  "--data", str(family_dirs["mnist"]), "--val-size", "50", "--epochs", "1", "--threads", "1",
                  "--device", "cpu", "--tensorboard", "false", "--out", str(out), "--name", "s"]) == 0
-    assert "# MNIST: three architectures compared" in (out / "s" / "report.md").read_text()
+    assert "# MNIST: 2 models compared" in (out / "s" / "report.md").read_text()
     config_path = out / "s" / "gated-cnn" / "config.json"
     config = json.loads(config_path.read_text())
     config["data"]["dataset"] = "kmnist"
     config_path.write_text(json.dumps(config))
-    from lab28.workloads.classify.report import write_report
+    from lab28.runs.suite import write_report
 
     with pytest.raises(Lab28Error, match="different data sets.*simple-cnn: mnist.*gated-cnn: kmnist"):
         write_report(out / "s")

@@ -50,7 +50,7 @@ def _leaf_paths(tree: dict, prefix: str = "") -> list[str]:
     for key, value in tree.items():
         if isinstance(value, dict):
             paths += _leaf_paths(value, f"{prefix}{key}.")
-        elif f"{prefix}{key}" != "workload":  # fixed by the data set, never a setting
+        elif f"{prefix}{key}" not in ("workload", "preset"):  # set by the data set and the preset, never overrides
             paths.append(f"{prefix}{key}")
     return paths
 

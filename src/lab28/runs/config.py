@@ -1,12 +1,13 @@
 """What every workload's run config shares: its dict form, its validation, and the one-line errors around them.
 
-A run config is a dataclass tree with a `workload` name, sections (data, model, task, augment, train) that each
-validate themselves, and a task that declares the metrics early stopping may watch.
+A run config is a dataclass tree with a `workload` name, the `preset` it was built from, sections (data, model, task,
+augment, train) that each validate themselves, and a task that declares the metrics early stopping may watch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,9 +18,16 @@ from lab28.training.device import resolve_device, resolve_precision
 from lab28.training.trainer import check_monitor
 
 
+@dataclass
 class RunConfig:
-    """Mixin for a workload's run-config dataclass. Subclasses set WORKLOAD (the name in config.json's
-    `workload`) and monitor_task() (a task built from the config, for the names of its metrics)."""
+    """Base of a workload's run-config dataclass. Subclasses redeclare `workload` with their name as its default,
+    set WORKLOAD to the same name, and define monitor_task() (a task built from the config, for the names of its
+    metrics). Their own sections follow these two fields in config.json."""
+
+    workload: str = ""  # which workload a config.json belongs to (lab28.workloads)
+    # The preset the config was built from, so that a report can tell a demonstration run from the experiment;
+    # "" for a config written by hand (config.json files from before this field load with "").
+    preset: str = ""
 
     WORKLOAD = ""
 

@@ -1,34 +1,71 @@
-"""The suite report page, built once for every workload: the workload writes its sections, the engine the rest.
+"""The suite report page, built once for every workload: the workload says what its runs show, the engine lays out
+the page.
 
-report.md: the title, the workload's introduction (data, test set), the environment line, the workload's
-sections (tables, notes, figures), and every run's configuration; report.html beside it is the same page with the
-figures inlined (lab28.html_report), one file to share. Nothing is written until every input has been read and
-checked (lab28.runs.files.read_suite), so a bad run folder leaves no half-written report.
+report.md, top to bottom: the title; a banner when a run used the workload's demonstration preset (it is not the
+experiment, and which command runs the experiment); the summary (the workload's: the best setting or model, its key
+numbers, the chance level), with the workload's introduction (data, test set) and the environment line; a table of
+contents linking every `##` section; the workload's sections (tables, notes, figures); every run's configuration.
+report.html beside it is the same page with the figures inlined (lab28.html_report), one file to share. Nothing is
+written until every input has been read and checked (the workload's report_page reads the suite through
+lab28.runs.files.read_suite), so a bad run folder leaves no half-written report.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
+from lab28.html_report import heading_anchors, write_html_report
 from lab28.io_utils import atomic_write_text
 from lab28.runs.files import SuiteFiles, environment_line
 
 
-def write_suite_report(suite: SuiteFiles, title: str, intro: list[str], sections: list[str]) -> Path:
-    """Write report.md and report.html of a suite whose inputs are read and checked; returns report.md's path."""
+@dataclass
+class ReportPage:
+    """What a workload's report says about a suite it has read and checked; Markdown lines throughout."""
+
+    suite: SuiteFiles
+    title: str
+    summary: list[str]  # the best setting or model, its key numbers, the chance level: a few lines
+    intro: list[str]  # what the data was (and the test set), shown under the summary
+    sections: list[str]  # the body: `##` sections with tables, notes and figures
+
+
+def write_suite_report(workload, suite_dir: str | Path) -> Path:
+    """Write report.md and report.html of a suite folder of `workload`'s runs; returns report.md's path."""
+    page = workload.report_page(Path(suite_dir))
+    suite = page.suite
+    lines = [f"# {page.title}", "", *demo_banner(workload, suite.configs)]
+    lines += ["## Summary", "", *page.summary, "", *page.intro]
     env = next((s["env"] for s in suite.summaries.values() if s["env"]), {})
-    lines = [f"# {title}", "", *intro]
     if env:
         lines += [environment_line(env), ""]
-    lines += sections
-    lines += ["## Configuration", ""]
+    body = [*page.sections, "## Configuration", ""]
     for name, config in suite.configs.items():
-        lines += [f"<details><summary>{name}</summary>", "", "```json", json.dumps(config, indent=2), "```", "",
-                  "</details>", ""]
+        body += [f"<details><summary>{name}</summary>", "", "```json", json.dumps(config, indent=2), "```", "",
+                 "</details>", ""]
+    lines += table_of_contents(lines + body) + body
     path = suite.folder / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
-    from lab28.html_report import write_html_report
-
     write_html_report(path)
     return path
+
+
+def demo_banner(workload, configs: dict[str, dict]) -> list[str]:
+    """A warning under the title when any run was built from the workload's demonstration preset: its numbers show
+    that the code runs, not what the models learn, and a reader skimming for results must not take them as such."""
+    demo = [name for name, config in configs.items() if config.get("preset") == workload.demo_preset]
+    if not demo:
+        return []
+    which = "every run" if len(demo) == len(configs) else "runs " + ", ".join(demo)
+    command = workload.experiment_command(configs[demo[0]])
+    return [f"> **The `{workload.demo_preset}` preset ({which}): a small demonstration run, not the experiment.** "
+            f"Few images and epochs: the numbers below show that everything runs, not how well the models learn. "
+            f"The experiment: {command}.", ""]
+
+
+def table_of_contents(lines: list[str]) -> list[str]:
+    """A list of links to every `##` section, by the anchors report.html gives its headings (GitHub's too)."""
+    entries = [f"- [{text}](#{anchor})" for level, text, anchor in heading_anchors(lines) if level == 2]
+    return [*entries, ""] if entries else []

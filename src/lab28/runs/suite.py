@@ -13,6 +13,7 @@ from lab28.parallel import check_jobs, run_in_workers, share_threads
 from lab28.runs.files import read_run_json, suite_run_names
 from lab28.runs.folder import RunFolder, check_run_name
 from lab28.runs.lifecycle import train_run
+from lab28.runs.report import write_suite_report
 
 
 def _run_quietly(workload_name: str, config, suite_dir: Path, name: str, data) -> Path:
@@ -51,7 +52,7 @@ def run_suite(workload, runs: list[tuple[str, object]], out_dir: str | Path, nam
             run_in_workers(_run_quietly, [(workload.name, config, suite_dir, run_name, data)
                                           for run_name, config in runs], jobs)
         info["total_runtime_s"] = time.perf_counter() - t0
-    workload.write_report(suite_dir)
+    write_suite_report(workload, suite_dir)
     return suite_dir
 
 
@@ -80,4 +81,4 @@ def write_report(folder: str | Path) -> Path:
             raise Lab28Error(f"{folder}: this run has not finished (no final_metrics.json); nothing to draw yet")
         workload.draw_figures(folder)
         return folder / "figures"
-    return suite_workload(folder).write_report(folder)
+    return write_suite_report(suite_workload(folder), folder)

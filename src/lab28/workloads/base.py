@@ -3,8 +3,8 @@
 The engine (lab28.runs: run lifecycle, suites; lab28.training: the training loop) knows no workload. A workload
 (GSN multitask shape counting, image classification on the MNIST family) supplies, through this protocol, only
 what is specific to it: its data, its task (loss, metrics, batch preparation including normalisation,
-decoding), its models and their output contract, the files a finished run holds besides the engine's, and its
-figures and report.
+decoding), its models and their output contract, the files a finished run holds besides the engine's, its
+figures, and what its suite report says (the engine lays out and writes the page: lab28.runs.report).
 
 What the engine guarantees in return: every setting is validated (`check_config`) before any folder exists; the
 run folder is created, locked, marked running/failed/interrupted/finished and replaced safely by the engine
@@ -20,10 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from lab28.runs.report import ReportPage
 
 
 @dataclass
@@ -113,8 +116,17 @@ class Workload(Protocol):
     def draw_figures(self, run_dir: Path) -> None:
         """Figures of a finished run, drawn from its files alone."""
 
-    def write_report(self, suite_dir: Path) -> Path:
-        """report.md (and report.html) of a suite folder of this workload's runs; returns report.md's path."""
+    # -- the suite report (laid out and written by lab28.runs.report.write_suite_report) -----------------------------
+    def report_page(self, suite_dir: Path) -> ReportPage:
+        """What the report of a suite folder of this workload's runs says: the runs, read and checked; the title; the
+        summary (the best setting or model by the workload's headline metric, its key numbers, the chance level);
+        the introduction (the data); the `##` sections. It may draw suite figures; it writes nothing else."""
+
+    demo_preset: str  # the preset that is a small demonstration, not the experiment: a report of it says so
+
+    def experiment_command(self, config: dict) -> str:
+        """The command (Markdown) that runs the real experiment, for the banner of a report whose run (this
+        config.json) used demo_preset."""
 
     # -- using a finished run ----------------------------------------------------------------------------------
     def load_predictor(self, run_dir: Path, device: str = "auto") -> Predictor:
@@ -147,7 +159,7 @@ class ModuleWorkload:
     modules, named here and imported on first use (a run's report never loads the predictor's code)."""
 
     FIGURES_MODULE = ""  # draw_run_figures(run_dir)
-    REPORT_MODULE = ""  # write_report(suite_dir) -> Path
+    REPORT_MODULE = ""  # report_page(suite_dir) -> ReportPage
     PREDICT_MODULE = ""  # load_predictor(run_dir, device) -> Predictor
     EVALUATE_MODULE = ""  # evaluate_run(run_dir, data_dir, out_path=, device=, tta=) -> (Path, dict)
 
@@ -166,8 +178,8 @@ class ModuleWorkload:
     def draw_figures(self, run_dir: Path) -> None:
         self._module(self.FIGURES_MODULE).draw_run_figures(run_dir)
 
-    def write_report(self, suite_dir: Path) -> Path:
-        return self._module(self.REPORT_MODULE).write_report(suite_dir)
+    def report_page(self, suite_dir: Path):
+        return self._module(self.REPORT_MODULE).report_page(suite_dir)
 
     def load_predictor(self, run_dir: Path, device: str = "auto"):
         return self._module(self.PREDICT_MODULE).load_predictor(run_dir, device)

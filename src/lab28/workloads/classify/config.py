@@ -58,7 +58,7 @@ def preset(name: str, model: str = "simple-cnn") -> FashionRunConfig:
     """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {PRESETS}")
-    cfg = FashionRunConfig(model=FashionModelConfig(name=model))
+    cfg = FashionRunConfig(preset=name, model=FashionModelConfig(name=model))
     if name == "seed":
         cfg.model.dropout = 0.2  # the seed's flips and rotations already regularise hard; 0.4 made it underfit
         cfg.augment = FashionAugmentConfig(hflip=0.5, vflip=0.5, rotate=1.0, rotate_degrees=90.0)

@@ -1,5 +1,6 @@
-"""Figures of one classification run (MNIST family) and report.md (+ report.html) of a suite, drawn only from run
-folders. Class names and the data set's title come from the spec named in each run's config.json."""
+"""Figures of one classification run (MNIST family) and what the report of a suite says (lab28.runs.report lays out
+the page), drawn only from run folders. Class names and the data set's title come from the spec named in each run's
+config.json."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from lab28.runs.files import (
     NUMBER, TEXT, check_fields, check_numbers, check_run_folder, read_matrix, read_metrics_csv,
     figures_folder, read_run_summary, read_suite, suite_run_names,
 )
-from lab28.runs.report import write_suite_report
+from lab28.runs.report import ReportPage
 from lab28.plotting import drawable, plt, save
 
 # What the report reads (not best.pt: a suite shared without its checkpoints can still be reported).
@@ -182,8 +183,33 @@ def per_class_table(finals: dict[str, dict], split: str, class_names: tuple[str,
     return lines
 
 
-def write_report(suite_dir: str | Path) -> Path:
-    """Write report.md and report.html; every input is read and checked first, so a bad one leaves nothing."""
+def summary(finals: dict[str, dict], class_count: int) -> list[str]:
+    """The best model by validation accuracy (what chose the best epochs too), its key numbers, the others' accuracy,
+    and the chance level."""
+    best = max(finals, key=lambda n: finals[n]["val"]["accuracy"])
+    f = finals[best]
+    text = (f"- **Best model**: {best} — validation accuracy {f['val']['accuracy']:.2%}, macro F1 "
+            f"{f['val']['macro_f1']:.3f}")
+    if f["test"] is not None:
+        text += f"; test accuracy {f['test']['accuracy']:.2%}, macro F1 {f['test']['macro_f1']:.3f}"
+    lines = [text + f"; {f['params']:,} parameters, best epoch {f['best_epoch']} of {f['epochs_run']}, "
+                    f"{_duration(f['runtime_s'])}."]
+    others = sorted((n for n in finals if n != best), key=lambda n: -finals[n]["val"]["accuracy"])
+    if others:
+        lines.append("- **Others** (validation accuracy): "
+                     + ", ".join(f"{n} {finals[n]['val']['accuracy']:.2%}" for n in others) + ".")
+    lines.append(f"- **Chance**: 1 in {class_count} ({1 / class_count:.1%}) for a uniform guess among the classes.")
+    return lines
+
+
+def report_title(data_title: str, runs: list[Path]) -> str:
+    if len(runs) == 1:
+        return f"{data_title}: {runs[0].name}"
+    return f"{data_title}: {len(runs)} models compared"
+
+
+def report_page(suite_dir: str | Path) -> ReportPage:
+    """The report's content; every input is read and checked first, so a bad one leaves nothing written."""
     suite = read_suite(suite_dir, find_runs, read_runs)
     suite_dir, runs, summaries, metrics, finals = suite.folder, suite.runs, suite.summaries, suite.metrics, suite.finals
     specs = {name: run_spec(cfg) for name, cfg in suite.configs.items()}
@@ -235,4 +261,5 @@ def write_report(suite_dir: str | Path) -> Path:
         tb = f" TensorBoard: `tensorboard --logdir {r.name}/tensorboard`." if (r / "tensorboard").is_dir() else ""
         lines += [f"**{r.name}**: {f['stop_reason']}; best epoch {f['best_epoch']} of {f['epochs_run']}.{tb}", "",
                   f"![{r.name} curves]({r.name}/figures/curves.png)", ""]
-    return write_suite_report(suite, f"{spec.title}: three architectures compared", intro, lines + [""])
+    return ReportPage(suite, report_title(spec.title, runs), summary(finals, len(spec.class_names)), intro,
+                      lines + [""])

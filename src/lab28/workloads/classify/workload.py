@@ -9,7 +9,7 @@ from lab28.models.registry import count_parameters
 from lab28.workloads.base import ModuleWorkload, RunData
 from lab28.workloads.classify import experiment
 from lab28.workloads.classify.config import config_from_dict, preset as config_preset
-from lab28.workloads.classify.data import FashionSplits, load_fashion
+from lab28.workloads.classify.data import DEFAULT_DATASET, FashionSplits, load_fashion
 from lab28.workloads.classify.task import FashionTask
 
 
@@ -84,6 +84,13 @@ class ClassifyWorkload(ModuleWorkload):
 
     def make_preset(self, name: str, model: str = "simple-cnn"):
         return config_preset(name, model)
+
+    demo_preset = "quick"
+
+    def experiment_command(self, config: dict) -> str:
+        data = config.get("data")
+        dataset = data.get("dataset", DEFAULT_DATASET) if isinstance(data, dict) else DEFAULT_DATASET
+        return f"`lab28 suite {dataset} --preset best`"
 
     def use_data(self, config, preset: str, data: Path | None = None, synth: bool = False) -> None:
         if synth:

@@ -91,6 +91,7 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
     # weights of one step are noisy (validation top-1 +-3 points between epochs) and the average validated 4-5
     # points higher in the same run (experiments/weight_averaging.py, README). Adam itself is untouched.
     cfg = GSNRunConfig(
+        preset=name,
         task=GSNTaskConfig(setting=setting, lam=3.0),
         augment=augment,
         train=TrainConfig(seed=1, weight_average=0.99,

@@ -1,4 +1,5 @@
-"""report.md (and report.html) for a GSN suite folder, built only from the run folders inside it."""
+"""What the report of a GSN suite folder says (lab28.runs.report lays out the page), built only from the run folders
+inside it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from lab28.errors import Lab28Error
-from lab28.workloads.gsn.labels import SHAPES
-from lab28.runs.report import write_suite_report
+from lab28.workloads.gsn.labels import NUM_CLASSES, NUM_PAIRS, SHAPES
+from lab28.runs.report import ReportPage
 from lab28.plotting import plt, save
 from lab28.runs.files import (
     NUMBER, TEXT, check_fields, check_numbers, check_run_folder, read_metrics_csv, read_run_summary,
@@ -89,8 +90,35 @@ def _fmt(v, digits=3):
     return "–" if v is None else f"{v:.{digits}f}"
 
 
-def write_report(suite_dir: str | Path) -> Path:
-    """Write report.md and report.html; every input is read and checked first, so a bad one leaves nothing."""
+def setting_name(run_name: str, final: dict) -> str:
+    """How the report names a run: its setting in words (the joint one with its λ), and the run folder's name
+    where that is not simply the setting."""
+    setting = final["setting"]
+    title = SETTING_TITLES.get(setting, setting)
+    if setting == "joint":
+        title += f" (λ = {final['lam']})"
+    return title if run_name == setting else f"{title}, run {run_name}"
+
+
+def summary(finals: dict[str, dict]) -> list[str]:
+    """The best setting by top-1 and the best by count RMSE, with their key numbers, and the chance levels."""
+    top = max(finals, key=lambda n: finals[n]["val"]["accuracy"])
+    f, v = finals[top], finals[top]["val"]
+    lines = [f"- **Best top-1**: {setting_name(top, f)} — {v['accuracy']:.1%} "
+             f"({f['val_tta']['accuracy']:.1%} with TTA), macro F1 {v['macro_f1']:.3f}, pair accuracy "
+             f"{v['pair_accuracy']:.3f}, count RMSE {v['rmse']:.3f}; best epoch {f['best_epoch']} of {f['epochs_run']}, "
+             f"{f['runtime_s'] / 60:.1f} min."]
+    counts = min(finals, key=lambda n: finals[n]["val"]["rmse"])
+    f, v = finals[counts], finals[counts]["val"]
+    lines.append(f"- **Best count RMSE**: {setting_name(counts, f)} — {v['rmse']:.3f} "
+                 f"({f['val_tta']['rmse']:.3f} with TTA), MAE {v['mae']:.3f}, top-1 {v['accuracy']:.1%}.")
+    lines.append(f"- **Chance**: top-1 1 in {NUM_CLASSES} ({1 / NUM_CLASSES:.1%}), pair accuracy 1 in {NUM_PAIRS} "
+                 f"({1 / NUM_PAIRS:.1%}): a uniform guess among the classes and the shape pairs.")
+    return lines + ["", "Validation split, best epoch of each run; the tables below have every number."]
+
+
+def report_page(suite_dir: str | Path) -> ReportPage:
+    """The report's content; every input is read and checked first, so a bad one leaves nothing written."""
     suite = read_suite(suite_dir, find_runs, read_runs)
     runs, summaries, metrics, finals = suite.runs, suite.summaries, suite.metrics, suite.finals
     plot_overlaid_curves(metrics, suite.folder / "figures" / "curves_overlaid.png")
@@ -120,7 +148,12 @@ def write_report(suite_dir: str | Path) -> Path:
     note = _averaging_note(finals, metrics)
     if note:
         lines += [note, ""]
-    lines += ["### Count errors per shape", "", "| setting | " + " | ".join(
+    # The curves come before the per-shape and per-pair tables: the top of the page shows the results table and
+    # then a figure, the details follow for whoever wants them.
+    lines += ["## Learning curves", "",
+              "![validation top-1, count RMSE and loss of every setting](figures/curves_overlaid.png)", "",
+              "## Per shape and per pair", "",
+              "### Count errors per shape", "", "| setting | " + " | ".join(
         f"RMSE {s} | MAE {s}" for s in ("squares", "circles", "up", "right", "down", "left")) + " |",
               "|---|" + "---|" * 12]
     for name, f in finals.items():
@@ -133,11 +166,11 @@ def write_report(suite_dir: str | Path) -> Path:
     pairs = sorted({k.split("/", 1)[1] for f in finals.values() for k in f["val"] if k.startswith("pair_exact_accuracy/")})
     for pair in pairs:
         lines.append(f"| {pair} | " + " | ".join(_fmt(f["val"].get(f"pair_exact_accuracy/{pair}")) for f in finals.values()) + " |")
-    lines += ["", "## The count loss's weight λ", "", _lambda_note(finals, metrics), "",
-              "## Learning curves", "", "![overlaid curves](figures/curves_overlaid.png)", ""]
+    lines += ["", "## The count loss's weight λ", "", _lambda_note(finals, metrics), ""]
     for run in runs:
         f = finals[run.name]
-        lines += [f"## {run.name}: {SETTING_TITLES.get(f['setting'], f['setting'])}", "",
+        name = setting_name(run.name, f)
+        lines += [f"## {name[0].upper()}{name[1:]}", "",
                   f"Stopped: {f['stop_reason']}. Best epoch {f['best_epoch']} of {f['epochs_run']}; "
                   f"{f['dead_feature_count']} of 256 backbone features are dead on the validation set.", ""]
         for fig, caption in (("loss.png", "loss"), ("accuracy_rmse.png", "accuracy and RMSE"),
@@ -145,7 +178,7 @@ def write_report(suite_dir: str | Path) -> Path:
                              ("confusion_classes.png", "class confusion"), ("dead_neurons.png", "dead neurons")):
             lines.append(f"![{run.name} {caption}]({run.name}/figures/{fig})")
         lines.append("")
-    return write_suite_report(suite, "GSN multitask suite", intro, lines)
+    return ReportPage(suite, "GSN multitask suite", summary(finals), intro, lines)
 
 
 def _averaging_note(finals: dict, metrics: dict) -> str:

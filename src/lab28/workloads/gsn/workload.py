@@ -56,6 +56,11 @@ class GSNWorkload(ModuleWorkload):
     def make_preset(self, name: str, setting: str = "joint"):
         return config_preset(name, setting)
 
+    demo_preset = "quick"
+
+    def experiment_command(self, config: dict) -> str:
+        return "`lab28 suite gsn --preset lab --data DIR` (or `--synth` in place of `--data DIR`)"
+
     def use_data(self, config, preset: str, data: Path | None = None, synth: bool = False) -> None:
         if synth and data is not None:
             raise Lab28Error("give data=DIR or synth=True, not both")
