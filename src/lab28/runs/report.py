@@ -53,15 +53,17 @@ def write_suite_report(workload, suite_dir: str | Path) -> Path:
 
 
 def demo_banner(workload, configs: dict[str, dict]) -> list[str]:
-    """A warning under the title when any run was built from the workload's demonstration preset: its numbers show
-    that the code runs, not what the models learn, and a reader skimming for results must not take them as such."""
+    """A warning under the title when any run was built from the workload's demonstration preset: its numbers
+    show the pipeline at work, not what the experiment reaches, and a reader skimming for results must not take them
+    as such."""
     demo = [name for name, config in configs.items() if config.get("preset") == workload.demo_preset]
     if not demo:
         return []
     which = "every run" if len(demo) == len(configs) else "runs " + ", ".join(demo)
     command = workload.experiment_command(configs[demo[0]])
     return [f"> **The `{workload.demo_preset}` preset ({which}): a small demonstration run, not the experiment.** "
-            f"Few images and epochs: the numbers below show that everything runs, not how well the models learn. "
+            f"Few images and epochs: its numbers show the pipeline at work and a model learning, not what the "
+            f"experiment reaches. "
             f"The experiment: {command}.", ""]
 
 

@@ -58,7 +58,7 @@ def init_from_training_data(model, config: GSNRunConfig, train: GSNData, images:
 
 @torch.inference_mode()
 def activation_rates(model, task: GSNTask, images: torch.Tensor, counts: torch.Tensor, device, batch: int = 1000):
-    """Fraction of validation images on which each of the 256 backbone features is > 0.
+    """Fraction of validation images on which each backbone feature (256 in the lab model) is > 0.
     A feature with rate 0 is dead: it never fires, so it carries no information."""
     model.eval()
     active = None
@@ -120,7 +120,7 @@ def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val:
         "val": final,
         # The same weights, answers averaged over the 8 flips/quarter turns (see lab28.workloads.gsn.tta).
         "val_tta": {k: v for k, v in final_tta.items() if "/" not in k},
-        "dead_features": dead, "dead_feature_count": int((rates == 0).sum()),
+        "dead_features": dead, "dead_feature_count": int((rates == 0).sum()), "feature_count": len(rates),
         **{k: v for k, v in summary.items() if k != "history"},
     }
     atomic_write_json(run_dir / "final_metrics.json", result)

@@ -57,6 +57,10 @@ def read_runs(runs: list[Path]) -> tuple[dict[str, dict], dict[str, dict[str, np
         if average is not None and not (isinstance(average, (int, float)) and 0 <= average < 1):
             raise Lab28Error(f"{run / 'final_metrics.json'}: weight_average must be a number in [0, 1), "
                              f"got {average!r}")
+        features = final.setdefault("feature_count", 256)  # absent in runs from before other backbones: the lab's
+        if not (isinstance(features, int) and not isinstance(features, bool) and features > 0):
+            raise Lab28Error(f"{run / 'final_metrics.json'}: feature_count must be a positive whole number, "
+                             f"got {features!r}")
         check_numbers(run / "final_metrics.json", final["val"], "val")  # per-pair accuracies too
         if summary["data"]:
             check_fields(run / "data.json", summary["data"], DATA_SPEC)
@@ -137,7 +141,7 @@ def report_page(suite_dir: str | Path) -> ReportPage:
             f"| {SETTING_TITLES.get(f['setting'], f['setting'])} | {lam} | {_fmt(v['loss'])} | {_fmt(v['accuracy'])} | "
             f"{_fmt(v['macro_f1'])} | {_fmt(v['macro_precision'])} | {_fmt(v['macro_recall'])} | "
             f"{_fmt(v['pair_accuracy'])} | {_fmt(v['rmse'])} | {_fmt(v['mae'])} | "
-            f"{_fmt(f['val_tta']['accuracy'])} / {_fmt(f['val_tta']['rmse'])} | {f['dead_feature_count']} / 256 | "
+            f"{_fmt(f['val_tta']['accuracy'])} / {_fmt(f['val_tta']['rmse'])} | {f['dead_feature_count']} / {f['feature_count']} | "
             f"{f['epochs_run']} ({f['best_epoch']}) | {f['runtime_s'] / 60:.1f} min |")
     lines += ["", "Val loss is each setting's own objective (not comparable across settings). In the regression-only "
               "setting the class is the nearest valid configuration (two types, ten shapes) to the predicted counts; in "
@@ -172,7 +176,7 @@ def report_page(suite_dir: str | Path) -> ReportPage:
         name = setting_name(run.name, f)
         lines += [f"## {name[0].upper()}{name[1:]}", "",
                   f"Stopped: {f['stop_reason']}. Best epoch {f['best_epoch']} of {f['epochs_run']}; "
-                  f"{f['dead_feature_count']} of 256 backbone features are dead on the validation set.", ""]
+                  f"{f['dead_feature_count']} of {f['feature_count']} backbone features are dead on the validation set.", ""]
         for fig, caption in (("loss.png", "loss"), ("accuracy_rmse.png", "accuracy and RMSE"),
                              ("confusion_pairs.png", "pair confusion"), ("misclassified_pairs.png", "misclassified per pair"),
                              ("confusion_classes.png", "class confusion"), ("dead_neurons.png", "dead neurons")):
