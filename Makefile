@@ -1,4 +1,4 @@
-# Set-up and go. `make demo` runs the GSN suite on synthetic data (quick preset); `make test` runs the tests.
+# Set-up and go. `make demo` runs the GSN demo suite on synthetic data (quick preset); `make test` runs the tests.
 # Both create .venv on first use with the CPU build of torch (a plain `pip install torch` pulls a CUDA build).
 PYTHON ?= python3
 VENV := .venv
@@ -13,8 +13,12 @@ $(BIN)/lab28: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(BIN)/lab28
 
+# The three settings at once: about a minute on two cores, each run one thread.
 demo: $(BIN)/lab28
 	$(BIN)/lab28 suite gsn --synth --preset quick --out runs --jobs 3
+	@echo
+	@echo "lab28 is installed in $(VENV)/. To use it: source $(VENV)/bin/activate   (then: lab28 --help)"
+	@echo "or call it by its path: $(CURDIR)/$(BIN)/lab28 --help"
 
 # Two test processes: the suite is mostly small single-threaded runs, and CI has two cores.
 TEST_WORKERS ?= 2

@@ -106,7 +106,7 @@ def _cmd_suite(args) -> None:
     name = args.name if args.name is not None else f"{args.dataset}-suite-{args.preset}"
     suite_dir = run_suite(_workload(args.dataset), runs, args.out, name, jobs=args.jobs,
                           list_key=flags.SUITE_LIST_KEY)
-    print(f"suite folder: {suite_dir}\nreport: {suite_dir / 'report.md'}")
+    print(f"suite folder: {suite_dir}\nreport: {suite_dir / 'report.html'} (open it in a browser; report.md beside it)")
 
 
 # -- eval, predict, report ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Why: with batch 64 and Adam at a fixed learning rate the weights of any one step are a noisy estimate. On the GSN
 lab the validation top-1 of the trained weights moves by +-3 points from one epoch to the next, while an
 exponential moving average of the same run's weights (decay 0.99: about the last 100 steps) was 4-5 points higher
-and smoother (README). The optimizer is untouched: Adam trains the weights as before and the average only rides
+and smoother (docs/gsn.md). The optimizer is untouched: Adam trains the weights as before and the average only rides
 along, updated after every step.
 
 Early on the average would be mostly the random start, so the decay ramps up as min(decay, (1 + t) / (10 + t))

@@ -28,7 +28,7 @@ class TrainConfig:
     channels_last: bool = True  # faster convolutions on CPU and tensor-core GPUs
     compile: bool = False  # torch.compile the model (opt-in: slower to start, not always faster)
     # On CUDA, replay each training step from one captured graph (not with fp16 or compile). Opt-in until the
-    # CUDA tests (tests/test_cuda_graphs.py) have passed on a GPU: no GPU was at hand when it was written.
+    # CUDA tests (tests/test_cuda_graphs.py), which skip without a GPU, have passed on one.
     cuda_graphs: bool = False
     # Evaluate and save an exponential moving average of the weights (decay per step; 0 = the trained weights
     # themselves). The optimizer is unchanged: see lab28.training.averaging.

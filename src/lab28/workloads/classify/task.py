@@ -13,7 +13,7 @@ from lab28.workloads.classify.data import CLASS_NAMES, DEFAULT_DATASET, NUM_CLAS
 from lab28.metrics import CLASSIFICATION_METRICS, classification_metrics, confusion_matrix, per_class_scores
 
 # Training-set pixel statistics in [0, 1] of each data set come from its spec: a centred input lets BN layers
-# start near identity. These are Fashion-MNIST's (GUIDE.md §2), the default data set.
+# start near identity. These are Fashion-MNIST's, the default data set.
 PIXEL_MEAN, PIXEL_STD = idx_spec(DEFAULT_DATASET).mean, idx_spec(DEFAULT_DATASET).std
 
 

@@ -84,12 +84,12 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
     # The dihedral group (flips and quarter turns) maps a GSN image to another valid one with permuted counts:
     # an eight-fold larger training set at no cost.
     augment = GSNAugmentConfig(hflip=0.5, vflip=0.5, rot90=0.5)
-    # Dropout 0.5, lambda 3 and patience 20 won a comparison on the dev split (joint, seed 1, README): with dropout
+    # Dropout 0.5, lambda 3 and patience 20 won a comparison on the dev split (joint, seed 1, docs/gsn.md): with dropout
     # 0.3 the validation loss rose after ~25 epochs, and validation accuracy is noisy (+-3 points between epochs),
     # so a patience of 8 stopped runs that were still improving.
     # The weights are evaluated and saved as a moving average over about the last 100 Adam steps: the trained
     # weights of one step are noisy (validation top-1 +-3 points between epochs) and the average validated 4-5
-    # points higher in the same run (experiments/weight_averaging.py, README). Adam itself is untouched.
+    # points higher in the same run (experiments/weight_averaging.py, docs/gsn.md). Adam itself is untouched.
     cfg = GSNRunConfig(
         preset=name,
         task=GSNTaskConfig(setting=setting, lam=3.0),

@@ -1,6 +1,6 @@
 """The GSN lab model: the protocol's fixed backbone and two free heads.
 
-Backbone (must not change, GUIDE.md §1): four 3x3 convolutions (1->8->16->32->64, stride 1, padding 1, ReLU)
+Backbone (the lab protocol's; it must not change): four 3x3 convolutions (1->8->16->32->64, stride 1, padding 1, ReLU)
 at full 28x28 resolution, flatten, Linear(64*28*28 -> 256), ReLU. The model returns (log_probs, counts).
 
 Heads:
@@ -77,7 +77,7 @@ def centered_init_(linear: nn.Linear, inputs: torch.Tensor, spread: float = 1.0)
     fire again, and ~175 of the 256 died in every lab run. Projecting the mean input out of each weight vector
     leaves w.(x - mean), centred at the bias (0), and scaling gives it a standard deviation of `spread` over the
     batch, so a unit fires on about half the images and survives a first step the wrong way. A larger spread
-    (4) was worse: the big pre-activations made most units die in the first epoch (README).
+    (4) was worse: the big pre-activations made most units die in the first epoch (docs/gsn.md).
     """
     inputs = inputs.float()
     mean = inputs.mean(0)
