@@ -46,6 +46,14 @@ def test_synth_show_suite_report_eval(tmp_path, capsys):
                  "--tta"]) == 0
     result = json.loads((tmp_path / "e.json").read_text())
     assert result["images"] == 40 and 0 <= result["metrics"]["accuracy"] <= 1 and "accuracy" in result["metrics_tta"]
+    # ... which prints one summary line of the numbers it wrote, and one for TTA when asked
+    plain, tta = result["metrics"], result["metrics_tta"]
+    out = capsys.readouterr().out.splitlines()
+    assert f"top-1 {plain['accuracy']:.4f}, macro F1 {plain['macro_f1']:.4f}, count RMSE {plain['rmse']:.4f}" in out
+    assert f"with TTA: top-1 {tta['accuracy']:.4f}, macro F1 {tta['macro_f1']:.4f}, count RMSE {tta['rmse']:.4f}" in out
+    # report on a single run folder redraws that run's figures
+    (suite / "joint" / "figures" / "loss.png").unlink()
+    assert main(["report", str(suite / "joint")]) == 0 and (suite / "joint" / "figures" / "loss.png").is_file()
     # report refuses an incomplete run folder and says what is missing
     (suite / "reg" / "confusion.csv").unlink()
     assert main(["report", str(suite)]) == 2
