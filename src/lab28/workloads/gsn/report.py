@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from lab28.errors import Lab28Error
+from lab28.workloads.gsn.figures import SAMPLE_FIGURES
 from lab28.workloads.gsn.labels import SHAPES
 from lab28.runs.report import write_suite_report
-from lab28.plotting import plt, save
+from lab28.plotting import epoch_axis, plt, save
 from lab28.runs.files import (
     NUMBER, TEXT, check_fields, check_numbers, check_run_folder, read_metrics_csv, read_run_summary,
     read_suite, suite_run_names,
@@ -77,9 +78,10 @@ def plot_overlaid_curves(metrics: dict[str, dict[str, np.ndarray]], path: Path) 
         axes[1].plot(m["epoch"], m["val_rmse"], color=color, label=label)
         axes[2].plot(m["epoch"], m["train_loss"], color=color, label=f"{label} train")
         axes[2].plot(m["epoch"], m["val_loss"], "--", color=color, label=f"{label} val")
-    axes[0].set(xlabel="epoch", ylabel="validation top-1 accuracy", title="Accuracy")
-    axes[1].set(xlabel="epoch", ylabel="validation count RMSE", title="Count RMSE")
-    axes[2].set(xlabel="epoch", ylabel="loss (own objective)", yscale="log", title="Loss")
+    axes[0].set(ylabel="validation top-1 accuracy", title="Accuracy")
+    axes[1].set(ylabel="validation count RMSE", title="Count RMSE")
+    axes[2].set(ylabel="loss (own objective)", yscale="log", title="Loss")
+    epoch_axis(*axes)
     for ax in axes:
         ax.legend(fontsize=7)
     save(fig, path)
@@ -144,6 +146,8 @@ def write_report(suite_dir: str | Path) -> Path:
                              ("confusion_pairs.png", "pair confusion"), ("misclassified_pairs.png", "misclassified per pair"),
                              ("confusion_classes.png", "class confusion"), ("dead_neurons.png", "dead neurons")):
             lines.append(f"![{run.name} {caption}]({run.name}/figures/{fig})")
+        lines += [f"![{run.name} {caption}]({run.name}/figures/{fig})" for fig, caption in SAMPLE_FIGURES
+                  if (run / "figures" / fig).is_file()]  # runs from before prediction_samples.npz have none
         lines.append("")
     return write_suite_report(suite, "GSN multitask suite", intro, lines)
 
