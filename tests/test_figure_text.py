@@ -37,6 +37,7 @@ def test_counts_read_as_marks():
     # predicted counts are rounded; below one half a shape is absent
     assert counts_text([0.2, 0, 2.6, 0, 0, 6.5]) == f"3{marks[2]} 6{marks[5]}"
     assert counts_text([0.1] * 6) == "all 0"
+    assert counts_text([float("nan"), 1, 0, 0, 0, 9]) == "not a number"
 
 
 def test_settings_in_words_once():

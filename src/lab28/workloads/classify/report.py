@@ -95,7 +95,8 @@ def draw_run_figures(run_dir: str | Path) -> list[Path]:
     run_dir, out, final = figures_folder(run_dir)
     classes = run_spec(json.loads((run_dir / "config.json").read_text())).class_names
     name = final.get("model", run_dir.name)
-    plot_curves(read_metrics_csv(run_dir / "metrics.csv"), out / "curves.png", f"{run_dir.name} ({name})")
+    title = name if run_dir.name == name else f"{run_dir.name} ({name})"  # a suite's folders are named by model
+    plot_curves(read_metrics_csv(run_dir / "metrics.csv"), out / "curves.png", title)
     plot_confusion(read_matrix(run_dir / "confusion.csv"), out / "confusion.png", classes,
                    f"{name}: validation confusion (best epoch)")
     plot_prediction_grid(run_dir / SAMPLES_FILE, out / "predictions.png")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from lab28.plotting import drawable
 from lab28.workloads.gsn.augment import GSNAugmentConfig
 
@@ -19,6 +21,8 @@ def shape_marks() -> tuple[str, ...]:
 def counts_text(counts) -> str:
     """The non-zero counts of one image as e.g. "3□ 7○" (rounded, so predicted counts read the same way)."""
     marks = shape_marks()
+    if not all(math.isfinite(float(c)) for c in counts):  # a diverged count head
+        return "not a number"
     rounded = [int(round(float(c))) for c in counts]
     return " ".join(f"{c}{marks[k]}" for k, c in enumerate(rounded) if c > 0) or "all 0"
 

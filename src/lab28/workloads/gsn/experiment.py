@@ -3,7 +3,8 @@
 A finished run folder holds: config.json, env.json, metrics.csv (one row per epoch), best.pt,
 final_metrics.json, confusion.csv (135 x 135, rows = true class), activation_rates.csv (dead-neuron analysis),
 val_predictions.csv, prediction_samples.npz (the validation images behind the image grids, lab28.runs.samples,
-plus true_counts and pred_counts N x 6) and figures/ drawn from those files. `status.json` says whether the run is running, finished or failed.
+plus true_counts and pred_counts N x 6) and figures/ drawn from those files. `status.json` says whether the run
+is running, finished or failed.
 """
 
 from __future__ import annotations
