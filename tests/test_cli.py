@@ -21,12 +21,20 @@ def test_synth_show_suite_report_eval(tmp_path, capsys):
     assert main(["data", "show", "gsn", "--root", str(tmp_path / "synth"), "--out", str(tmp_path / "fig"), "--n", "8"]) == 0
     assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == [
         "class_occurrence.png", "examples.png", "examples_augmented.png"]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"augment": {"hflip": 0.0, "vflip": 0.0, "rot90": 0.0}}))
+    assert main(["data", "show", "gsn", "--root", str(tmp_path / "synth"), "--out", str(tmp_path / "fig2"), "--n", "8",
+                 "--config", str(config)]) == 0
+    assert main(["data", "show", "gsn", "--root", str(tmp_path / "synth"), "--out", str(tmp_path / "fig2"), "--n", "8",
+                 "--preset", "quick", "--overwrite"]) == 0
     assert main(["suite", "gsn", "--synth", "--preset", "quick", "--out", str(tmp_path / "runs"), *TINY]) == 0
     suite = tmp_path / "runs" / "gsn-suite-quick"
     report = (suite / "report.md").read_text()
     for setting in ("cls", "reg", "joint"):
         assert (suite / setting / "final_metrics.json").is_file()
         assert f"{setting}/figures/confusion_pairs.png" in report
+        for figure in ("misclassified.png", "augmentation.png"):
+            assert f"({setting}/figures/{figure})" in report and (suite / setting / "figures" / figure).is_file()
     assert "| classification only |" in report and "| regression only |" in report and "The count loss's weight λ" in report
     # The preset evaluates a moving average of the weights: the report says so and gives the trained weights' own best.
     import csv
@@ -99,6 +107,10 @@ def test_bad_config_file(tmp_path):
     cfg.write_text(json.dumps({"trian": {}}))
     proc = run_cli("train", "--config", str(cfg), "--out", str(tmp_path / "runs"))
     assert proc.returncode == 2 and "unknown config key 'trian'" in proc.stderr
+    cfg.write_text(json.dumps({"augment": {"hflip": 2}}))  # data show draws the augmentation a config names
+    proc = run_cli("data", "show", "gsn", "--synth", "--config", str(cfg), "--out", str(tmp_path / "fig"))
+    assert proc.returncode == 2 and "c.json: bad config file: augmentation probability hflip" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "fig").exists()
 
 
 def test_parallel_suite_matches_sequential(tmp_path, capfd):

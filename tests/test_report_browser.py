@@ -79,7 +79,7 @@ def test_a_quick_suite_report_reads_well_in_a_browser(quick_suite, tmp_path):
     assert found["first"] == ["H1.", "BLOCKQUOTE.", "H2."]
     assert "The quick preset" in found["banner"] and "not the experiment" in found["banner"]
     assert "lab28 suite gsn --preset lab --data DIR" in found["banner"]
-    assert "Best top-1: joint (λ = 3.0)" in found["summary"] and "Best count RMSE: joint" in found["summary"]
+    assert "Best top-1: joint, λ = 3" in found["summary"] and "Best count RMSE: joint" in found["summary"]
     assert "1 in 135" in found["summary"]
     # figures two to a row on a wide screen; the three-panel curves take their row
     pairs = wide_rows = 0

@@ -90,10 +90,10 @@ def test_gsn_summary_names_the_best_top1_and_the_best_counts():
 
     lines = summary({"cls": gsn_final("cls", 0.45, 0.9), "reg": gsn_final("reg", 0.30, 0.55),
                      "joint": gsn_final("joint", 0.52, 0.7), "j6": gsn_final("joint", 0.50, 0.6)})
-    assert lines[0].startswith("- **Best top-1**: joint (λ = 3.0) — 52.0% (53.0% with TTA), macro F1 0.400")
+    assert lines[0].startswith("- **Best top-1**: joint, λ = 3 — 52.0% (53.0% with TTA), macro F1 0.400")
     assert lines[1].startswith("- **Best count RMSE**: regression only — 0.550 (0.540 with TTA), MAE 0.300")
     assert "1 in 135 (0.7%)" in lines[2] and "1 in 15 (6.7%)" in lines[2]
-    assert "joint (λ = 3.0), run j6" in summary({"j6": gsn_final("joint", 0.5, 0.6)})[0]
+    assert "joint, λ = 3, run j6" in summary({"j6": gsn_final("joint", 0.5, 0.6)})[0]
 
 
 def test_classification_summary_ranks_by_validation_accuracy():

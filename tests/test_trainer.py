@@ -43,6 +43,39 @@ def test_loss_drops_and_folder_is_complete(tiny_run):
     assert env["torch_version"] == torch.__version__ and env["precision"] in ("fp32", "bf16")
 
 
+def test_run_saves_its_grid_samples_and_draws_them(tiny_run, tmp_path):
+    """prediction_samples.npz agrees with val_predictions.csv, and figures/ holds the grid and augmentation figures;
+    a run folder from before the samples file still gets its other figures."""
+    import csv
+    import shutil
+
+    import numpy as np
+
+    from lab28.runs.samples import read_samples
+    from lab28.workloads.gsn.figures import SAMPLE_COLUMNS, SAMPLE_FIGURES, draw_run_figures
+    from lab28.workloads.gsn.labels import encode_counts
+
+    run_dir, _, _ = tiny_run
+    samples = read_samples(run_dir / "prediction_samples.npz", SAMPLE_COLUMNS)
+    rows = list(csv.DictReader(open(run_dir / "val_predictions.csv")))
+    index = samples["val_index"]
+    assert 8 <= len(index) <= 8 + 24 and len(rows) == 64
+    assert [int(rows[i]["true_class"]) for i in index] == samples["true"].tolist()
+    assert [int(rows[i]["pred_class"]) for i in index] == samples["pred"].tolist()
+    assert encode_counts(torch.from_numpy(samples["true_counts"])).tolist() == samples["true"].tolist()
+    wrong = sum(r["true_class"] != r["pred_class"] for r in rows)
+    assert int((samples["true"] != samples["pred"]).sum()) >= min(wrong, 24)  # mistakes are over-sampled
+    for name, _ in SAMPLE_FIGURES:
+        assert (run_dir / "figures" / name).stat().st_size > 5000, name
+
+    old = shutil.copytree(run_dir, tmp_path / "old")
+    (old / "prediction_samples.npz").unlink()
+    shutil.rmtree(old / "figures")
+    drawn = {p.name for p in draw_run_figures(old)}
+    assert "loss.png" in drawn and not drawn & {name for name, _ in SAMPLE_FIGURES}
+    assert np.array_equal(np.sort(index), index)
+
+
 def test_same_name_never_overwrites(tiny_run):
     run_dir, cfg, out = tiny_run
     cfg.train.epochs = 1

@@ -64,10 +64,10 @@ def _cmd_data_fetch(args) -> None:
 
 
 def _cmd_data_show(args) -> None:
-    from lab28.workloads.gsn.explore import show_gsn
+    from lab28.workloads.gsn.explore import augment_config, show_gsn
 
     paths = show_gsn(args.data, synth=args.synth, out_dir=args.out, n=args.n, seed=args.seed,
-                     overwrite=args.overwrite)
+                     overwrite=args.overwrite, augment=augment_config(args.preset, args.config))
     for p in paths:
         print(f"wrote {p}")
 
@@ -231,6 +231,11 @@ def _add_data_commands(sub, fmt) -> None:
     show.add_argument("--out", required=True, help="folder for the figures")
     show.add_argument("--n", type=int, default=16, help="examples in the grids")
     show.add_argument("--seed", type=int, default=0, help="seed for example choice and augmentation")
+    augment = show.add_mutually_exclusive_group()
+    augment.add_argument("--preset", choices=_flags("gsn").PRESETS, default="lab",
+                         help="whose augmentation examples_augmented.png shows")
+    augment.add_argument("--config",
+                         help="a config.json (e.g. a run's) whose augmentation examples_augmented.png shows")
     show.add_argument("--overwrite", action="store_true", help="replace existing figures")
     show.set_defaults(func=_cmd_data_show)
 

@@ -9,21 +9,22 @@ images behind the prediction grid), figures/ drawn from those files, and tensorb
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lab28.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from lab28.io_utils import atomic_write_json, atomic_write_text
 from lab28.models import create_model
 from lab28.runs.files import write_matrix
+from lab28.runs.samples import SAMPLES_FILE, choose_rows, write_samples
 from lab28.training.trainer import metrics_from_outputs, predict_outputs
 from lab28.workloads.classify.config import FashionRunConfig
 from lab28.workloads.classify.data import FashionSplits, Split
 from lab28.workloads.classify.task import FashionTask
 
 GRID_RANDOM, GRID_MISTAKES = 24, 12  # prediction grid: random validation images + extra misclassified ones
+# (so a grid of a 93% model still shows what it gets wrong)
 
 
 def build_model(config: FashionRunConfig):
@@ -108,17 +109,6 @@ def _evaluate_split(model, task, split: Split, config, device, precision):
     return metrics_from_outputs(task, outputs, targets), outputs, targets
 
 
-def grid_indices(labels: np.ndarray, preds: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Validation rows for the prediction grid: GRID_RANDOM at random plus up to GRID_MISTAKES more
-    misclassified ones, so a grid of a 93% model still shows what it gets wrong."""
-    rng = np.random.default_rng(seed)
-    n = len(labels)
-    chosen = rng.choice(n, size=min(GRID_RANDOM, n), replace=False)
-    wrong = np.setdiff1d(np.flatnonzero(labels != preds), chosen)
-    extra = rng.choice(wrong, size=min(GRID_MISTAKES, len(wrong)), replace=False) if len(wrong) else wrong
-    return np.sort(np.concatenate([chosen, extra]).astype(np.int64))
-
-
 def finalize_run(run_dir: Path, config: FashionRunConfig, model, task: FashionTask, splits: FashionSplits,
                  summary: dict, device, precision: str) -> dict:
     """Evaluate the best weights (loaded into `model`) on validation (and test, if present), write the artefacts."""
@@ -132,12 +122,10 @@ def finalize_run(run_dir: Path, config: FashionRunConfig, model, task: FashionTa
     for i, (row, t, p, c) in enumerate(zip(splits.val_indices.tolist(), labels.tolist(), preds_np.tolist(), conf.tolist())):
         lines.append(f"{i},{row},{t},{p},{c:.4f}")
     atomic_write_text(run_dir / "val_predictions.csv", "\n".join(lines) + "\n")
-    pick = grid_indices(labels, preds_np, seed=config.data.split_seed)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, images=splits.val.images[torch.from_numpy(pick), 0].numpy(), true=labels[pick],
-                        pred=preds_np[pick], confidence=conf.numpy()[pick], val_index=pick,
-                        class_names=np.array(task.class_names))
-    atomic_write_bytes(run_dir / "prediction_samples.npz", buf.getvalue())
+    pick = choose_rows(labels != preds_np, GRID_RANDOM, GRID_MISTAKES, seed=config.data.split_seed)
+    write_samples(run_dir / SAMPLES_FILE, images=splits.val.images[torch.from_numpy(pick), 0].numpy(),
+                  true=labels[pick], pred=preds_np[pick], val_index=pick, confidence=conf.numpy()[pick],
+                  class_names=np.array(task.class_names))
     test = None
     if splits.test is not None:
         test, t_out, t_tgt = _evaluate_split(model, task, splits.test, config, device, precision)

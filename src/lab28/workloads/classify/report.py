@@ -17,10 +17,11 @@ from lab28.runs.files import (
     figures_folder, read_run_summary, read_suite, suite_run_names,
 )
 from lab28.runs.report import ReportPage
-from lab28.plotting import drawable, plt, save
+from lab28.plotting import drawable, epoch_axis, image_grid, plt, save
+from lab28.runs.samples import ROWS, SAMPLES_FILE, Column, read_samples
 
 # What the report reads (not best.pt: a suite shared without its checkpoints can still be reported).
-REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", "prediction_samples.npz")
+REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", SAMPLES_FILE)
 RUN_FIGURES = ("curves.png", "confusion.png", "predictions.png")
 # The metrics.csv columns and final_metrics.json / data.json keys the report uses: checked before anything is written.
 COLUMNS = ("epoch", "val_accuracy", "train_loss", "val_loss")
@@ -43,12 +44,13 @@ def plot_curves(m: dict[str, np.ndarray], path: Path, title: str = "") -> None:
     a1.plot(m["epoch"], m["val_loss"], label="validation (objective)")
     if "val_nll" in m:  # label smoothing on: also show the plain cross-entropy
         a1.plot(m["epoch"], m["val_nll"], "--", label="validation NLL")
-    a1.set(xlabel="epoch", ylabel="loss", title="Loss")
+    a1.set(ylabel="loss", title="Loss")
     a1.legend()
     a2.plot(m["epoch"], m["val_accuracy"], label="accuracy")
     a2.plot(m["epoch"], m["val_macro_f1"], "--", label="macro F1")
-    a2.set(xlabel="epoch", ylabel="validation score", title="Validation accuracy and macro F1")
+    a2.set(ylabel="validation score", title="Validation accuracy and macro F1")
     a2.legend()
+    epoch_axis(a1, a2)
     if title:
         fig.suptitle(title)
     save(fig, path)
@@ -73,32 +75,20 @@ def plot_confusion(cm: np.ndarray, path: Path, class_names: tuple[str, ...], tit
     save(fig, path)
 
 
+SAMPLE_COLUMNS = {"confidence": Column("f", (ROWS,), 0.0, 1.0), "class_names": Column("U", (None,))}
+
+
 def plot_prediction_grid(npz_path: Path, path: Path, title: str = "", cols: int = 6) -> None:
     """Validation images with true and predicted class (named as the file's class_names); mistakes in red."""
-    with np.load(npz_path) as z:
-        images, true, pred, conf = z["images"], z["true"], z["pred"], z["confidence"]
-        names = [drawable(str(n)) for n in z["class_names"]]
-    n = len(images)
-    rows = max(1, -(-n // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.9, rows * 2.2), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if k >= n:
-            ax.axis("off")
-            continue
-        wrong = true[k] != pred[k]
-        ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
-        color = "red" if wrong else "black"
-        ax.set_title(f"true: {names[true[k]]}\npred: {names[pred[k]]} ({conf[k]:.0%})",
-                     fontsize=7, color=color)
-        for spine in ax.spines.values():
-            spine.set_color("red" if wrong else "0.8")
-            spine.set_linewidth(2.5 if wrong else 0.5)
+    z = read_samples(npz_path, SAMPLE_COLUMNS)
+    true, pred, conf = z["true"], z["pred"], z["confidence"]
+    names = [drawable(str(n)) for n in z["class_names"]]
+    if len(true) and max(true.max(), pred.max()) >= len(names):
+        raise Lab28Error(f"{npz_path}: a class index is beyond the {len(names)} class_names")
+    captions = [f"true: {names[t]}\npred: {names[p]} ({c:.0%})" for t, p, c in zip(true, pred, conf)]
     errors = int((true != pred).sum())
-    fig.suptitle(title or f"Validation predictions: {errors} of {n} shown are wrong (red); "
-                          "mistakes are over-sampled", fontsize=9)
-    save(fig, path)
+    image_grid(z["images"], captions, path, title or f"Validation predictions: {errors} of {len(true)} shown are "
+               "wrong (red); mistakes are over-sampled", cols=cols, wrong=true != pred)
 
 
 def draw_run_figures(run_dir: str | Path) -> list[Path]:
@@ -106,10 +96,11 @@ def draw_run_figures(run_dir: str | Path) -> list[Path]:
     run_dir, out, final = figures_folder(run_dir)
     classes = run_spec(json.loads((run_dir / "config.json").read_text())).class_names
     name = final.get("model", run_dir.name)
-    plot_curves(read_metrics_csv(run_dir / "metrics.csv"), out / "curves.png", f"{run_dir.name} ({name})")
+    title = name if run_dir.name == name else f"{run_dir.name} ({name})"  # a suite's folders are named by model
+    plot_curves(read_metrics_csv(run_dir / "metrics.csv"), out / "curves.png", title)
     plot_confusion(read_matrix(run_dir / "confusion.csv"), out / "confusion.png", classes,
                    f"{name}: validation confusion (best epoch)")
-    plot_prediction_grid(run_dir / "prediction_samples.npz", out / "predictions.png")
+    plot_prediction_grid(run_dir / SAMPLES_FILE, out / "predictions.png")
     paths = [out / f for f in RUN_FIGURES]
     if (run_dir / "confusion_test.csv").exists():
         plot_confusion(read_matrix(run_dir / "confusion_test.csv"), out / "confusion_test.png", classes,
@@ -148,8 +139,9 @@ def plot_overlaid_curves(metrics: dict[str, dict[str, np.ndarray]], path: Path) 
         line = a1.plot(m["epoch"], m["val_accuracy"], label=name)[0]
         a2.plot(m["epoch"], m["train_loss"], "--", color=line.get_color(), label=f"{name} train")
         a2.plot(m["epoch"], m["val_loss"], color=line.get_color(), label=f"{name} val")
-    a1.set(xlabel="epoch", ylabel="validation accuracy", title="Validation accuracy")
-    a2.set(xlabel="epoch", ylabel="loss (training objective)", title="Loss")
+    a1.set(ylabel="validation accuracy", title="Validation accuracy")
+    a2.set(ylabel="loss (training objective)", title="Loss")
+    epoch_axis(a1, a2)
     a1.legend(fontsize=8)
     a2.legend(fontsize=7)
     save(fig, path)

@@ -2,7 +2,9 @@
 
 A finished run folder holds: config.json, env.json, metrics.csv (one row per epoch), best.pt,
 final_metrics.json, confusion.csv (135 x 135, rows = true class), activation_rates.csv (dead-neuron analysis),
-and figures/ drawn from those files. `status.json` says whether the run is running, finished or failed.
+val_predictions.csv, prediction_samples.npz (the validation images behind the image grids, lab28.runs.samples,
+plus true_counts and pred_counts N x 6) and figures/ drawn from those files. `status.json` says whether the run
+is running, finished or failed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from lab28.workloads.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json, atomic_write_text
 from lab28.models import create_model
 from lab28.runs.files import write_matrix
+from lab28.runs.samples import SAMPLES_FILE, choose_rows, write_samples
 from lab28.training.trainer import evaluate, metrics_from_outputs, predict_outputs
+
+
+# prediction_samples.npz: validation images at random (they also show the augmentation) + extra misclassified ones
+SAMPLES_RANDOM, SAMPLES_MISTAKES = 8, 24
 
 
 def load_data(config: GSNRunConfig) -> tuple[GSNData, GSNData]:
@@ -112,6 +119,13 @@ def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val:
     write_matrix(run_dir / "confusion.csv", cm)
     atomic_write_text(run_dir / "activation_rates.csv", "feature,rate\n" + "".join(
         f"{i},{r:.6f}\n" for i, r in enumerate(rates.tolist())))
+    true_classes = targets["classes"].cpu()
+    pick = choose_rows((pred_classes.cpu() != true_classes).numpy(), SAMPLES_RANDOM, SAMPLES_MISTAKES,
+                       seed=config.train.seed)
+    rows = torch.from_numpy(pick)
+    write_samples(run_dir / SAMPLES_FILE, images=val.images[rows, 0].numpy(), true=true_classes[rows].numpy(),
+                  pred=pred_classes.cpu()[rows].numpy(), val_index=pick, true_counts=val.counts[rows].numpy(),
+                  pred_counts=pred_counts.cpu()[rows].numpy().astype("float32"))
     atomic_write_text(run_dir / "val_predictions.csv",
                       val_predictions_csv(val.names, targets["classes"].tolist(), pred_classes.tolist(),
                                           pred_counts.tolist()))

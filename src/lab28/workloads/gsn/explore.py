@@ -9,15 +9,10 @@ import torch
 
 from lab28.errors import Lab28Error
 from lab28.workloads.gsn.augment import GSNAugment, GSNAugmentConfig
-from lab28.workloads.gsn.labels import NUM_CLASSES, NUM_PAIRS, SHAPES, SPLITS_PER_PAIR, encode_counts, pair_name
+from lab28.workloads.gsn.captions import augment_title, counts_legend, counts_text
+from lab28.workloads.gsn.labels import NUM_CLASSES, NUM_PAIRS, SPLITS_PER_PAIR, encode_counts, pair_name
 from lab28.io_utils import ensure_folder
-from lab28.plotting import plt, save
-
-SHORT = {"squares": "sq", "circles": "ci", "up": "up", "right": "ri", "down": "dn", "left": "le"}
-
-
-def counts_title(counts) -> str:
-    return " ".join(f"{SHORT[SHAPES[k]]}{int(c)}" for k, c in enumerate(counts) if c > 0)
+from lab28.plotting import image_grid, plt, save
 
 
 def plot_class_occurrence(classes: torch.Tensor, path: Path, source: str) -> None:
@@ -39,21 +34,31 @@ def plot_class_occurrence(classes: torch.Tensor, path: Path, source: str) -> Non
 
 
 def plot_examples(images: torch.Tensor, counts: torch.Tensor, path: Path, title: str) -> None:
-    n = images.shape[0]
-    cols = min(8, n)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 2.0), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < n:
-            ax.imshow(images[k, 0].float().numpy(), cmap="gray", vmin=0, vmax=1 if images.is_floating_point() else 255)
-            ax.set_title(counts_title(counts[k].tolist()), fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    save(fig, path)
+    """Images (N x 1 x 28 x 28, uint8 or floats in [0, 1]) captioned with their counts."""
+    vmax = 1 if images.is_floating_point() else 255
+    image_grid(images[:, 0].float().numpy(), [counts_text(c) for c in counts.tolist()], path, title, cols=8,
+               vmax=vmax)
+
+
+def augment_config(preset_name: str = "lab", config_path: str | Path | None = None) -> GSNAugmentConfig:
+    """The augmentation of a preset, or of a config.json (such as a run's); one-line error for a bad file."""
+    from lab28.config_io import load_config_file
+    from lab28.workloads.gsn.config import config_from_dict, preset
+
+    if config_path is None:
+        return preset(preset_name).augment
+    augment = load_config_file(config_path, config_from_dict).augment
+    try:
+        augment.validate()
+    except ValueError as exc:
+        raise Lab28Error(f"{config_path}: bad config file: {exc}") from None
+    return augment
 
 
 def show_gsn(root: str | None, synth: bool, out_dir: str | Path, n: int = 16, seed: int = 0,
              overwrite: bool = False, augment: GSNAugmentConfig | None = None) -> list[Path]:
+    """class_occurrence.png, examples.png and examples_augmented.png: the same examples under `augment` (default:
+    the lab preset's augmentation, which is what training applies)."""
     from lab28.workloads.gsn.loader import load_gsn
 
     out_dir = Path(out_dir)
@@ -77,9 +82,10 @@ def show_gsn(root: str | None, synth: bool, out_dir: str | Path, n: int = 16, se
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randperm(images.shape[0], generator=gen)[:n]
     plot_class_occurrence(encode_counts(counts), out_dir / names[0], source)
-    plot_examples(images[pick], counts[pick], out_dir / names[1], "Examples (title: counts; sq ci up ri dn le)")
-    cfg = augment or GSNAugmentConfig(hflip=0.5, vflip=0.5, rot90=0.5, brightness_contrast=0.3, noise=0.3, erase=0.3)
+    plot_examples(images[pick], counts[pick], out_dir / names[1],
+                  f"Examples, captioned with their counts ({counts_legend()})")
+    cfg = augment or augment_config()
     aug_imgs, aug_counts = GSNAugment(cfg)(images[pick].float() / 255, counts[pick], gen)
     plot_examples(aug_imgs.clamp(0, 1), aug_counts, out_dir / names[2],
-                  "The same examples augmented (flips, quarter turns, brightness/contrast, noise, erasing): updated counts")
+                  f"The same examples as training augments them: {augment_title(cfg)}")
     return [out_dir / name for name in names]

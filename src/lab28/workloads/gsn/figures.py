@@ -6,19 +6,35 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from lab28.workloads.gsn.labels import NUM_PAIRS, SPLITS_PER_PAIR, pair_name
-from lab28.plotting import plt, save
+from lab28.config_io import load_config_file
+from lab28.workloads.gsn.captions import augment_title, counts_legend, counts_text, setting_title
+from lab28.workloads.gsn.labels import (
+    NUM_CLASSES, NUM_PAIRS, NUM_SHAPES, SPLITS_PER_PAIR, TOTAL_SHAPES, decode_classes, pair_name,
+)
+from lab28.plotting import epoch_axis, image_grid, plt, save
 from lab28.runs.files import figures_folder, read_matrix, read_metrics_csv
+from lab28.runs.samples import INTEGER, ROWS, SAMPLES_FILE, Column, read_samples
 
 PAIR_LABELS = [pair_name(p) for p in range(NUM_PAIRS)]
+# The GSN arrays of prediction_samples.npz beside the core ones (lab28.runs.samples).
+SAMPLE_COLUMNS = {"true": Column(INTEGER, (ROWS,), 0, NUM_CLASSES - 1),
+                  "pred": Column(INTEGER, (ROWS,), 0, NUM_CLASSES - 1),
+                  "true_counts": Column(INTEGER, (ROWS, NUM_SHAPES), 0, TOTAL_SHAPES),
+                  "pred_counts": Column("f", (ROWS, NUM_SHAPES))}
+# Figures drawn from prediction_samples.npz (a run folder from before that file has neither): name, caption.
+SAMPLE_FIGURES = (("misclassified.png", "misclassified validation images"),
+                  ("augmentation.png", "what the run's augmentation does"))
+AUGMENTED_IMAGES = 8
 
 
 def plot_losses(m: dict[str, np.ndarray], path: Path, title: str = "") -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(m["epoch"], m["train_loss"], label="train")
     ax.plot(m["epoch"], m["val_loss"], label="validation")
-    ax.set(xlabel="epoch", ylabel="loss", title=title or "Loss per epoch")
+    ax.set(ylabel="loss", title=title or "Loss per epoch")
+    epoch_axis(ax)
     ax.legend()
     save(fig, path)
 
@@ -27,10 +43,11 @@ def plot_accuracy_rmse(m: dict[str, np.ndarray], path: Path, title: str = "") ->
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     a1.plot(m["epoch"], m["val_accuracy"], label="top-1")
     a1.plot(m["epoch"], m["val_pair_accuracy"], label="pair")
-    a1.set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1), title="Validation accuracy")
+    a1.set(ylabel="validation accuracy", ylim=(0, 1), title="Validation accuracy")
     a1.legend()
     a2.plot(m["epoch"], m["val_rmse"], color="tab:red")
-    a2.set(xlabel="epoch", ylabel="count RMSE", title="Validation count RMSE")
+    a2.set(ylabel="count RMSE", title="Validation count RMSE")
+    epoch_axis(a1, a2)
     if title:
         fig.suptitle(title)
     save(fig, path)
@@ -96,13 +113,48 @@ def plot_dead_neurons(rates: np.ndarray, path: Path) -> None:
     save(fig, path)
 
 
+def plot_misclassified(samples: dict[str, np.ndarray], cm: np.ndarray, path: Path, cols: int = 8) -> None:
+    """The saved misclassified validation images, each captioned with its true counts, the counts of the predicted
+    class and, where the count head said something else, its rounded counts."""
+    wrong = np.flatnonzero(samples["true"] != samples["pred"])
+    pred_class_counts = decode_classes(torch.from_numpy(samples["pred"][wrong])).numpy()
+    captions = []
+    for k, class_counts in zip(wrong, pred_class_counts):
+        lines = [f"true {counts_text(samples['true_counts'][k])}", f"pred {counts_text(class_counts)}"]
+        head = counts_text(samples["pred_counts"][k])
+        if head != counts_text(class_counts):
+            lines.append(f"counts {head}")
+        captions.append("\n".join(lines))
+    total, errors = int(cm.sum()), int(cm.sum() - np.trace(cm))
+    title = (f"{len(wrong)} of the {errors} misclassified validation images (of {total}); "
+             f"pred: the predicted class, counts: the count head, rounded\n{counts_legend()}")
+    image_grid(samples["images"][wrong], captions, path, title, cols=cols)
+
+
+def plot_augmentation(samples: dict[str, np.ndarray], augment, path: Path, seed: int = 0) -> None:
+    """A few saved validation images as stored (top row) and as the run's augmentation turns them (bottom row),
+    each captioned with its counts: geometry moves the triangles' counts with the image."""
+    from lab28.workloads.gsn.augment import GSNAugment
+
+    images = torch.from_numpy(samples["images"][:AUGMENTED_IMAGES]).float().unsqueeze(1) / 255
+    counts = torch.from_numpy(samples["true_counts"][:AUGMENTED_IMAGES]).long()
+    augmented, new_counts = GSNAugment(augment)(images, counts, torch.Generator().manual_seed(seed))
+    shown = np.concatenate([images[:, 0].numpy(), augmented[:, 0].clamp(0, 1).numpy()])
+    captions = [counts_text(c) for c in counts.tolist()] + [counts_text(c) for c in new_counts.tolist()]
+    moved = np.concatenate([np.zeros(len(counts), bool), (new_counts != counts).any(dim=1).numpy()])
+    title = (f"Training augmentation: {augment_title(augment)}\ntop: validation images as stored; bottom: "
+             f"augmented (red: counts permuted); {counts_legend()}")
+    image_grid(shown, captions, path, title, cols=max(1, len(counts)), wrong=moved, vmax=1)
+
+
 def draw_run_figures(run_dir: str | Path) -> list[Path]:
-    """All per-run figures into run_dir/figures; returns their paths."""
+    """All per-run figures into run_dir/figures (the SAMPLE_FIGURES where the run saved prediction samples);
+    returns their paths."""
     from lab28.workloads.gsn.task import pair_confusion
-    import torch
 
     run_dir, out, final = figures_folder(run_dir)
-    title = f"{run_dir.name} ({final['setting']})"
+    setting = setting_title(final["setting"], final.get("lam", final.get("lambda", 0)))
+    title = setting if run_dir.name == final["setting"] else f"{run_dir.name}: {setting}"
     m = read_metrics_csv(run_dir / "metrics.csv")
     cm = read_matrix(run_dir / "confusion.csv")
     pcm = pair_confusion(torch.from_numpy(cm)).numpy()
@@ -116,6 +168,13 @@ def draw_run_figures(run_dir: str | Path) -> list[Path]:
         "misclassified_pairs.png": lambda p: plot_misclassified_pairs(cm, pcm, p),
         "dead_neurons.png": lambda p: plot_dead_neurons(rates, p),
     }
+    if (run_dir / SAMPLES_FILE).exists():
+        from lab28.workloads.gsn.config import config_from_dict
+
+        samples = read_samples(run_dir / SAMPLES_FILE, SAMPLE_COLUMNS)
+        augment = load_config_file(run_dir / "config.json", config_from_dict).augment
+        paths["misclassified.png"] = lambda p: plot_misclassified(samples, cm, p)
+        paths["augmentation.png"] = lambda p: plot_augmentation(samples, augment, p)
     for name, draw in paths.items():
         draw(out / name)
     return [out / name for name in paths]

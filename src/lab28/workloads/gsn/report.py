@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from lab28.errors import Lab28Error
+from lab28.workloads.gsn.captions import SETTING_WORDS, setting_title
+from lab28.workloads.gsn.figures import SAMPLE_FIGURES
 from lab28.workloads.gsn.labels import NUM_CLASSES, NUM_PAIRS, SHAPES
 from lab28.runs.report import ReportPage
-from lab28.plotting import plt, save
+from lab28.plotting import epoch_axis, plt, save
 from lab28.runs.files import (
     NUMBER, TEXT, check_fields, check_numbers, check_run_folder, read_metrics_csv, read_run_summary,
     read_suite, suite_run_names,
@@ -18,7 +20,6 @@ from lab28.runs.files import (
 
 # What the report reads. Not best.pt: a suite shared without its checkpoints (hundreds of MB) can still be reported.
 REQUIRED = ("config.json", "metrics.csv", "final_metrics.json", "confusion.csv", "figures")
-SETTING_TITLES = {"cls": "classification only", "reg": "regression only", "joint": "joint"}
 # The metrics.csv columns and final_metrics.json / data.json keys the report uses: checked before anything is written.
 COLUMNS = ("epoch", "val_accuracy", "val_rmse", "train_loss", "val_loss")
 JOINT_COLUMNS = ("train_cls_loss", "train_reg_loss")
@@ -82,9 +83,10 @@ def plot_overlaid_curves(metrics: dict[str, dict[str, np.ndarray]], path: Path) 
         axes[1].plot(m["epoch"], m["val_rmse"], color=color, label=label)
         axes[2].plot(m["epoch"], m["train_loss"], color=color, label=f"{label} train")
         axes[2].plot(m["epoch"], m["val_loss"], "--", color=color, label=f"{label} val")
-    axes[0].set(xlabel="epoch", ylabel="validation top-1 accuracy", title="Accuracy")
-    axes[1].set(xlabel="epoch", ylabel="validation count RMSE", title="Count RMSE")
-    axes[2].set(xlabel="epoch", ylabel="loss (own objective)", yscale="log", title="Loss")
+    axes[0].set(ylabel="validation top-1 accuracy", title="Accuracy")
+    axes[1].set(ylabel="validation count RMSE", title="Count RMSE")
+    axes[2].set(ylabel="loss (own objective)", yscale="log", title="Loss")
+    epoch_axis(*axes)
     for ax in axes:
         ax.legend(fontsize=7)
     save(fig, path)
@@ -97,11 +99,8 @@ def _fmt(v, digits=3):
 def setting_name(run_name: str, final: dict) -> str:
     """How the report names a run: its setting in words (the joint one with its λ), and the run folder's name
     where that is not simply the setting."""
-    setting = final["setting"]
-    title = SETTING_TITLES.get(setting, setting)
-    if setting == "joint":
-        title += f" (λ = {final['lam']})"
-    return title if run_name == setting else f"{title}, run {run_name}"
+    title = setting_title(final["setting"], final["lam"])
+    return title if run_name == final["setting"] else f"{title}, run {run_name}"
 
 
 def summary(finals: dict[str, dict]) -> list[str]:
@@ -138,7 +137,7 @@ def report_page(suite_dir: str | Path) -> ReportPage:
         v = f["val"]
         lam = f["lam"] if f["setting"] == "joint" else "–"
         lines.append(
-            f"| {SETTING_TITLES.get(f['setting'], f['setting'])} | {lam} | {_fmt(v['loss'])} | {_fmt(v['accuracy'])} | "
+            f"| {SETTING_WORDS.get(f['setting'], f['setting'])} | {lam} | {_fmt(v['loss'])} | {_fmt(v['accuracy'])} | "
             f"{_fmt(v['macro_f1'])} | {_fmt(v['macro_precision'])} | {_fmt(v['macro_recall'])} | "
             f"{_fmt(v['pair_accuracy'])} | {_fmt(v['rmse'])} | {_fmt(v['mae'])} | "
             f"{_fmt(f['val_tta']['accuracy'])} / {_fmt(f['val_tta']['rmse'])} | {f['dead_feature_count']} / {f['feature_count']} | "
@@ -181,6 +180,8 @@ def report_page(suite_dir: str | Path) -> ReportPage:
                              ("confusion_pairs.png", "pair confusion"), ("misclassified_pairs.png", "misclassified per pair"),
                              ("confusion_classes.png", "class confusion"), ("dead_neurons.png", "dead neurons")):
             lines.append(f"![{run.name} {caption}]({run.name}/figures/{fig})")
+        lines += [f"![{run.name} {caption}]({run.name}/figures/{fig})" for fig, caption in SAMPLE_FIGURES
+                  if (run / "figures" / fig).is_file()]  # runs from before prediction_samples.npz have none
         lines.append("")
     return ReportPage(suite, "GSN multitask suite", summary(finals), intro, lines)
 
