@@ -70,8 +70,9 @@ def browse(page, tmp_path) -> dict:
 
 def test_a_quick_suite_report_reads_well_in_a_browser(quick_suite, tmp_path):
     found = browse(quick_suite / "report.html", tmp_path)
-    # every figure is there and decodes: the run's six and the suite's curves
-    assert found["images"] == 7 and found["undecoded"] == []
+    # every figure report.md names is on the page and decodes: the run's eight and the suite's curves
+    figures = re.findall(r"!\[[^\]]*\]\([^)]+\.png\)", (quick_suite / "report.md").read_text())
+    assert len(figures) == 9 and found["images"] == len(figures) and found["undecoded"] == []
     # the contents link every section, and every link lands on a heading
     assert found["toc"] == found["h2"] and "#summary" in found["toc"] and "#configuration" in found["toc"]
     assert found["unresolved"] == []
