@@ -130,3 +130,16 @@ def test_workloads_name_the_real_experiment():
     assert classify.experiment_command({"data": {"dataset": "kmnist"}}) == "`lab28 suite kmnist --preset best`"
     assert classify.experiment_command({}) == "`lab28 suite fashion-mnist --preset best`"
     assert get_workload("gsn").demo_preset == classify.demo_preset == "quick"
+
+
+def test_gsn_report_names_the_models_it_read_and_ignores_malformed_entries():
+    from lab28.workloads.gsn.report import model_line
+
+    configs = {"cls": {"model": {"name": "compact-cnn"}}, "reg": {"model": {"name": "compact-cnn"}},
+               "joint": {"model": {"name": "shape-classifier"}}, "x": {"model": ["not", "an", "object"]},
+               "y": {"model": {"name": 7}}, "z": {}}
+    assert model_line(configs) == [
+        "Model: `compact-cnn` (a small pooled CNN with the lab model's heads, not the lab's backbone), "
+        "`shape-classifier` (the lab's fixed backbone with our heads).", ""]
+    assert model_line({"a": {"model": {"name": "my-net"}}}) == ["Model: `my-net`.", ""]
+    assert model_line({"a": {"model": None}}) == []

@@ -120,13 +120,28 @@ def summary(finals: dict[str, dict]) -> list[str]:
     return lines + ["", "Validation split, best epoch of each run; the tables below have every number."]
 
 
+# What the report says of a model beside its name; a model missing here is named alone.
+MODEL_NOTES = {"shape-classifier": "the lab's fixed backbone with our heads",
+               "compact-cnn": "a small pooled CNN with the lab model's heads, not the lab's backbone"}
+
+
+def model_line(configs: dict[str, dict]) -> list[str]:
+    """"Model: `name` (what it is)" for the models the runs trained, read from their config.json."""
+    names = sorted({c["model"]["name"] for c in configs.values()
+                    if isinstance(c.get("model"), dict) and isinstance(c["model"].get("name"), str)})
+    if not names:
+        return []
+    shown = [f"`{n}` ({MODEL_NOTES[n]})" if n in MODEL_NOTES else f"`{n}`" for n in names]
+    return [f"Model: {', '.join(shown)}.", ""]
+
+
 def report_page(suite_dir: str | Path) -> ReportPage:
     """The report's content; every input is read and checked first, so a bad one leaves nothing written."""
     suite = read_suite(suite_dir, find_runs, read_runs)
     runs, summaries, metrics, finals = suite.runs, suite.summaries, suite.metrics, suite.finals
     plot_overlaid_curves(metrics, suite.folder / "figures" / "curves_overlaid.png")
     data_info = summaries[runs[0].name]["data"]
-    intro = []
+    intro = model_line(suite.configs)
     if data_info:
         intro += [f"Data: `{data_info['source']}` — {data_info['train_size']} training images, "
                   f"{data_info['val_size']} validation images ({data_info['val_first']} … {data_info['val_last']}).", ""]
@@ -200,8 +215,8 @@ def _averaging_note(finals: dict, metrics: dict) -> str:
     decays = sorted({finals[name]["weight_average"] for name in averaged})
     return ("Weights: every number above is of a moving average of the trained weights (decay "
             f"{', '.join(str(d) for d in decays)} per step, about the last {round(1 / (1 - decays[0]))} Adam steps; "
-            "lab28.training.averaging), which is what early stopping watched and best.pt holds. Adam trained as the "
-            "protocol says; the average only rides along."
+            "lab28.training.averaging), which is what early stopping watched and best.pt holds. Adam trained as "
+            "configured; the average only rides along."
             + (f" Best validation top-1 of the trained weights themselves over the run: {', '.join(own)}." if own else ""))
 
 
