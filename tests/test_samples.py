@@ -96,6 +96,16 @@ def test_a_damaged_file_is_refused(tmp_path, content, fragment):
     _refused(path, GSN_COLUMNS, fragment)
 
 
+def test_a_file_that_unpacks_to_more_than_samples_can_be_is_refused_before_loading(tmp_path):
+    """A zip bomb: 72 MB of zeros packed into a few hundred KB; refused from the zip's directory, never unpacked."""
+    bomb = {**gsn_arrays(), "padding": np.zeros(72 << 20, dtype=np.uint8)}
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, **bomb)
+    del bomb
+    assert path.stat().st_size < 1 << 20
+    _refused(path, GSN_COLUMNS, "more than prediction samples can be")
+
+
 def test_a_missing_array_is_named(tmp_path):
     arrays = gsn_arrays()
     del arrays["true_counts"]

@@ -72,6 +72,7 @@ def read_samples(path: Path, extra: dict[str, Column] | None = None) -> dict[str
     """The arrays of a samples file, each checked against CORE_COLUMNS and `extra` (other arrays are ignored)."""
     columns = {**CORE_COLUMNS, **(extra or {})}
     try:
+        _check_unpacked_size(path)
         with np.load(path, allow_pickle=False) as z:
             missing = [name for name in columns if name not in z.files]
             if missing:
@@ -84,6 +85,19 @@ def read_samples(path: Path, extra: dict[str, Column] | None = None) -> dict[str
     for name, column in columns.items():
         _check(path, name, arrays[name], column, rows)
     return arrays
+
+
+# A run saves a few dozen images (~100 KB unpacked); the bound keeps a crafted file (a zip bomb) out of memory.
+MAX_UNPACKED_BYTES = 64 << 20
+
+
+def _check_unpacked_size(path: Path) -> None:
+    """Refuse a file whose members would unpack to more than MAX_UNPACKED_BYTES, from the zip's own directory."""
+    with zipfile.ZipFile(path) as archive:
+        size = sum(info.file_size for info in archive.infolist())
+    if size > MAX_UNPACKED_BYTES:
+        raise Lab28Error(f"{path}: unpacks to {size} bytes, more than prediction samples can be "
+                         f"({MAX_UNPACKED_BYTES} at most)")
 
 
 def _check(path: Path, name: str, a: np.ndarray, column: Column, rows: int) -> None:
