@@ -1,14 +1,15 @@
 """lab28: deep-learning experiments on 28x28 images (GSN shape counting, Fashion-MNIST).
 
 Python API (lab28.api; docs/api.md): lab28.train(dataset, ...) -> run folder, lab28.load(run_dir) -> Model with
-.predict(images), lab28.evaluate(run_dir, data) -> metrics, lab28.list_models(), lab28.datasets(). Loaded on first
+.predict(images), lab28.evaluate(run_dir, data) -> metrics, lab28.sweep(dataset, space, trials) -> sweep folder,
+lab28.list_models(), lab28.datasets(). Loaded on first
 use, so `import lab28` does not import torch.
 """
 
 __version__ = "0.1.0"
-__all__ = ["Model", "__version__", "datasets", "evaluate", "list_models", "load", "train"]
+__all__ = ["Model", "__version__", "datasets", "evaluate", "list_models", "load", "sweep", "train"]
 
-_API = ("Model", "datasets", "evaluate", "list_models", "load", "train")
+_API = ("Model", "datasets", "evaluate", "list_models", "load", "sweep", "train")
 
 
 def __getattr__(name: str):

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Model", "datasets", "evaluate", "list_models", "load", "train"]
+__all__ = ["Model", "datasets", "evaluate", "list_models", "load", "sweep", "train"]
 
 
 def datasets() -> list[str]:
@@ -150,6 +150,29 @@ def train(dataset: str, preset: str | None = None, out: str | os.PathLike = "run
 
     workload, config, preset = train_config(dataset, preset, data=data, synth=synth, **overrides)
     return train_run(workload, config, out, name if name is not None else f"{dataset}-{preset}", overwrite=overwrite)
+
+
+def sweep(dataset: str, space, trials: int, preset: str | None = None, out: str | os.PathLike = "runs", *,
+          study: str | None = None, storage: str | None = None, jobs: int = 1, pruner: str = "median",
+          repeat_best: int = 0, seeds: tuple[int, ...] = (1, 2, 3), data: str | os.PathLike | None = None,
+          synth: bool = False, **overrides) -> Path:
+    """A hyper-parameter search (lab28 sweep) on Optuna; returns the sweep folder (out/study).
+
+    space: a YAML or JSON file, or the same as a dict ({"params": {"model.dropout": {"type": "float", "low": 0,
+    "high": 0.7}}, "objective": ..., "direction": ...}; see docs/sweeps.md). trials: how many trials the study
+    holds when done (a re-run continues it). storage: an SQLAlchemy URL shared by every worker (default: SQLite in
+    the sweep folder, or $LAB28_STORAGE). jobs: worker processes here. pruner: median | halving | none.
+    repeat_best: re-run that many best configurations and the preset over `seeds`. overrides: config keys fixed
+    for every trial, as for lab28.train (epochs=3, ...).
+    """
+    from lab28.runs.sweep import run_sweep
+    from lab28.runs.sweep_space import read_space, space_from_dict
+
+    workload, config, _ = train_config(dataset, preset, data=data, synth=synth, **overrides)
+    search = space_from_dict(space, "space") if isinstance(space, dict) else read_space(space)
+    return run_sweep(workload, dataset, config, search, trials, out, study=study, storage=storage, pruner=pruner,
+                     jobs=jobs, repeat_best=repeat_best, seeds=tuple(seeds),
+                     command=f"lab28.sweep({dataset!r}, ..., trials={trials})")
 
 
 # -- using a finished run --------------------------------------------------------------------------------------

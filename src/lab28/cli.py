@@ -109,6 +109,42 @@ def _cmd_suite(args) -> None:
     print(f"suite folder: {suite_dir}\nreport: {suite_dir / 'report.html'} (open it in a browser; report.md beside it)")
 
 
+def _cmd_sweep(args) -> None:
+    from lab28.runs.sweep import run_sweep
+    from lab28.runs.sweep_space import read_space
+
+    space = read_space(args.space)  # before the config: a bad space file is the likelier mistake
+    config = _flags(args.dataset).config_from_args(args, args.dataset)
+    seeds = _seed_list(args.seeds)
+    folder = run_sweep(_workload(args.dataset), args.dataset, config, space, args.trials, args.out, study=args.study,
+                       storage=args.storage, pruner=args.pruner, jobs=args.jobs, repeat_best=args.repeat_best,
+                       seeds=seeds, command=" ".join(["lab28", *_argv_for_record()]))
+    print(f"sweep folder: {folder}\nreport: {folder / 'report.html'}")
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise Lab28Error(f"--seeds takes whole numbers separated by commas, e.g. 1,2,3; got {text!r}") from None
+
+
+def _argv_for_record() -> list[str]:
+    """The command line as typed, with a --storage value (it may hold a password) left out."""
+    argv, shown = sys.argv[1:], []
+    skip = False
+    for arg in argv:
+        if skip:
+            shown.append("***")
+            skip = False
+        elif arg == "--storage":
+            shown.append(arg)
+            skip = True
+        else:
+            shown.append("--storage=***" if arg.startswith("--storage=") else arg)
+    return shown
+
+
 # -- eval, predict, report ---------------------------------------------------------------------------------------
 def _cmd_eval(args) -> None:
     from lab28.runs.model import evaluate_run
@@ -185,6 +221,26 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--jobs", type=int, default=1, help=JOBS_HELP)
         flags.add_suite_arguments(p)
         p.set_defaults(func=_cmd_suite)
+
+    sweep = sub.add_parser("sweep", help="a hyper-parameter search on Optuna; every trial a run folder")
+    sweep_sets = sweep.add_subparsers(dest="dataset", required=True, metavar="DATASET")
+    for dataset in DATASETS:
+        p = sweep_sets.add_parser(dataset, help=f"search {dataset} configurations", formatter_class=fmt)
+        p.add_argument("--space", required=True, help="the search space: a YAML or JSON file (docs/sweeps.md)")
+        p.add_argument("--trials", type=int, required=True, help="trials the study holds when done (a re-run "
+                       "continues it)")
+        p.add_argument("--study", help="study name, also the sweep folder's name (default: <dataset>-sweep)")
+        p.add_argument("--storage", help="SQLAlchemy URL of a database shared by every worker, e.g. "
+                       "postgresql://user:pass@host/db (default: $LAB28_STORAGE, else SQLite in the sweep folder)")
+        p.add_argument("--out", default="runs", help="parent folder of the sweep folder")
+        p.add_argument("--jobs", type=int, default=1, help="worker processes on this machine, each taking trials")
+        p.add_argument("--pruner", choices=("median", "halving", "none"), default="median",
+                       help="stop unpromising trials early, from the objective per epoch")
+        p.add_argument("--repeat-best", type=int, default=0, metavar="K",
+                       help="after the trials: re-run the K best configurations and the preset over --seeds")
+        p.add_argument("--seeds", default="1,2,3", help="seeds of the repeats, comma-separated")
+        _flags(dataset).add_train_arguments(p)  # the preset, the data and every config flag: fixed for all trials
+        p.set_defaults(func=_cmd_sweep)
 
     evalp = sub.add_parser("eval", help="evaluate a run's best weights on a labelled data folder", formatter_class=fmt)
     evalp.add_argument("run_dir")

@@ -39,12 +39,16 @@ def run_in_workers(func: Callable[..., Any], calls: Sequence[tuple], jobs: int) 
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools (and a CUDA context)
     with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(calls))), mp_context=ctx) as pool:
         futures = [pool.submit(func, *call) for call in calls]
         try:
             return [future.result() for future in futures]
+        except BrokenProcessPool:
+            raise Lab28Error("a worker process died (killed, or out of memory); the runs it and the others had "
+                             "started are left unfinished") from None
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 # Running workers get the Ctrl-C a terminal would have sent them (a SIGTERM reaches only this

@@ -100,7 +100,7 @@ def _train_and_finalize(workload, run_dir: Path, config, model, data, device, pr
     try:
         summary = fit(model, task, data.train, data.val, config.train, run_dir,
                       extra_state={"config": config.to_dict()}, resume=resume,
-                      on_epoch=(lambda row: [c(row) for c in callbacks]) if callbacks else None,
+                      on_epoch=_all_of(callbacks),
                       progress_label=progress_label)
         model.load_state_dict(load_checkpoint(run_dir / "best.pt", device)["model"])
         result = workload.finalize(run_dir, config, model, task, data, summary, device, precision)
@@ -115,6 +115,18 @@ def _train_and_finalize(workload, run_dir: Path, config, model, data, device, pr
         if logger is not None:
             logger.close()
 
+
+
+def _all_of(callbacks: list):
+    """One on_epoch callback calling each of `callbacks`; it passes on the first stop request any of them makes."""
+    if not callbacks:
+        return None
+
+    def on_epoch(row: dict) -> str | None:
+        requests = [c(row) for c in callbacks]
+        return next((r for r in requests if r), None)
+
+    return on_epoch
 
 
 def _check_state_applies(path: Path, model, state: dict) -> None:

@@ -187,13 +187,15 @@ def fit(
     config: TrainConfig,
     run_dir: Path,
     extra_state: dict | None = None,
-    on_epoch: Callable[[dict], None] | None = None,
+    on_epoch: Callable[[dict], str | None] | None = None,
     resume: dict | None = None,
     progress_label: str | None = None,
 ) -> dict[str, Any]:
     """Train with early stopping; writes metrics.csv, best.pt and last.pt into run_dir. Returns a summary.
 
     `resume`: the state from a last.pt (see lab28.training.checkpoint) to continue from.
+    `on_epoch(row)`: called with each epoch's metrics row; a non-empty string it returns ends the run after that
+    epoch, with that string as the stop reason, like early stopping does (a sweep's pruner stops runs so).
     `progress_label`: the run's name in a parallel suite: it starts each printed line, and no progress bar is drawn
     (the bars of several processes would overwrite each other).
     With `config.weight_average` the validation metrics, early stopping and best.pt are those of the moving average
@@ -274,6 +276,11 @@ def fit(
             history.append(row)
             log.append(row)
             stop = stopper.step(row, epoch)
+            if stop:
+                stop_reason = f"early stopping: {stopper.reason}"
+            request = on_epoch(row) if on_epoch is not None else None
+            if request and not stop:
+                stop, stop_reason = True, str(request)
             files = []
             weights = model.state_dict()  # one dict for both files, so the writer copies the weights once
             averaged = average.state_dict() if average is not None else None
@@ -281,8 +288,6 @@ def fit(
                 best_weights = averaged["weights"] if averaged is not None else weights
                 files.append(({"format": CHECKPOINT_FORMAT, "model": best_weights, "epoch": epoch,
                                "metrics": row, **(extra_state or {})}, run_dir / "best.pt"))
-            if stop:
-                stop_reason = f"early stopping: {stopper.reason}"
             files.append(({
                 "format": CHECKPOINT_FORMAT, "model": weights, "average": averaged, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -291,8 +296,6 @@ def fit(
                 "stopped": stop, "stop_reason": stop_reason, **(extra_state or {}),
             }, run_dir / "last.pt"))
             writer.write(files)  # in the background: the next epoch starts while the files are written
-            if on_epoch is not None:
-                on_epoch(row)
             if config.progress:
                 _print_epoch(config, row, stopper, stop, time.perf_counter() - t_start,
                              first=epoch == start_epoch, label=progress_label)

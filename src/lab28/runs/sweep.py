@@ -1,0 +1,398 @@
+"""lab28 sweep: a hyper-parameter search on Optuna whose trials are ordinary run folders.
+
+A sweep folder (OUT/STUDY/) holds:
+  sweep.json          what the sweep is: data set, workload, base config, search space, objective, trials wanted
+  study.db            the Optuna study (SQLite), unless --storage names a shared database
+  trials/trial-NNNN/  one run folder per trial, its config complete (re-run it with `lab28 train --config`)
+  repeats/            the best configurations and the base config re-run over several seeds (repeats.json)
+  report.md/.html     lab28.runs.sweep_report
+
+Optuna's relational storage is the only shared state, so the same command started again continues the study, and
+started on several machines against one database (--storage postgresql://...) they share its trials. Each worker
+takes its next trial inside a lock (a file lock beside an SQLite file; an advisory lock in PostgreSQL or MySQL), so
+exactly N trials are run however many workers join. A trial whose worker died (killed, machine lost) is marked
+failed and replaced; one whose run failed by itself (a diverged loss) counts as run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab28.errors import Lab28Error
+from lab28.io_utils import atomic_write_json
+from lab28.parallel import check_jobs, run_in_workers, threads_per_worker
+from lab28.runs.files import read_run_json
+from lab28.runs.folder import check_run_name
+from lab28.runs.sweep_space import SearchSpace, default_direction
+
+SWEEP_FILE, REPEATS_FILE = "sweep.json", "repeats.json"
+PRUNERS = ("median", "halving", "none")
+HEARTBEAT_S = 30.0  # how often a running trial says it is alive
+STALE_AFTER_S = 300.0  # a trial silent this long on another machine is taken for lost (its worker died)
+# The fields of sweep.json that make two sweeps the same search (the number of trials may grow between runs).
+IDENTITY = ("workload", "dataset", "config", "space", "objective", "direction")
+
+
+@dataclass
+class Sweep:
+    """Everything a worker needs, picklable: it travels to the worker processes."""
+
+    workload: str  # lab28.workloads name
+    dataset: str
+    config: dict  # the base config (preset + fixed flags), complete; a trial sets its sampled values on a copy
+    space: SearchSpace
+    trials: int
+    study: str
+    storage: str  # SQLAlchemy URL
+    objective: str
+    direction: str
+    pruner: str = "median"
+    folder: Path = Path()
+    threads: int = 0
+    seed: int = 0  # the sampler's; worker k uses seed + k
+    command: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"workload": self.workload, "dataset": self.dataset, "config": self.config,
+                "space": [p.to_dict() for p in self.space.params], "objective": self.objective,
+                "direction": self.direction, "trials": self.trials, "study": self.study,
+                "storage": redact(self.storage), "pruner": self.pruner, "command": self.command,
+                "preset": self.config.get("preset", "")}
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, for files and messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can read: say nothing of it
+        return "(unreadable storage URL)"
+
+
+# -- setting up ------------------------------------------------------------------------------------------------
+def prepare(workload, dataset: str, config, space: SearchSpace, trials: int, out: str | os.PathLike,
+            study: str | None = None, storage: str | None = None, pruner: str = "median", jobs: int = 1,
+            command: str = "") -> Sweep:
+    """Check everything (space against the config, objective, names, storage) and make or reopen the sweep folder.
+    Nothing is made when a check fails."""
+    check_jobs(jobs)
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise Lab28Error(f"--trials must be a whole number of at least 1, got {trials!r}")
+    if pruner not in PRUNERS:
+        raise Lab28Error(f"--pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}")
+    study = study or f"{dataset}-sweep"
+    check_run_name(study, "--study")
+    base = workload.config_from_dict(config.to_dict())
+    if getattr(base.data, "path", ""):  # absolute, so that every worker and a later run find the same data
+        base.data.path = str(Path(base.data.path).resolve())
+    tree = base.to_dict()
+    objective = space.objective or base.train.early_stopping.monitor
+    _check_objective(workload, base, objective)
+    direction = space.direction or ({"max": "maximize", "min": "minimize"}[base.train.early_stopping.mode]
+                                    if objective == base.train.early_stopping.monitor else default_direction(objective))
+    for param in space.params:  # every value at the edges of the space must make a valid config
+        for value in _edges(param):
+            trial_config(workload, tree, {param.path: value})
+    folder = Path(out) / study
+    url = storage or os.environ.get("LAB28_STORAGE") or f"sqlite:///{(folder / 'study.db').resolve()}"
+    sweep = Sweep(workload=workload.name, dataset=dataset, config=tree, space=space, trials=trials, study=study,
+                  storage=url, objective=objective, direction=direction, pruner=pruner, folder=folder,
+                  command=command)
+    _open_folder(sweep)
+    sweep.threads = threads_per_worker(jobs, jobs)
+    return sweep
+
+
+def _edges(param) -> list:
+    if param.kind == "categorical":
+        return list(param.choices)
+    return [int(param.low), int(param.high)] if param.kind == "int" else [param.low, param.high]
+
+
+def _check_objective(workload, config, objective: str) -> None:
+    from lab28.training.trainer import monitor_choices
+
+    choices = [c for c in monitor_choices(workload.task(config), config.train) if c.startswith("val_")]
+    if objective not in choices:
+        raise Lab28Error(f"objective {objective!r} is not a validation metric of this run; choose one of: "
+                         f"{', '.join(choices)}")
+
+
+def trial_config(workload, tree: dict, values: dict[str, Any]):
+    """The base config tree with `values` (config path -> value) set, built and checked by the workload."""
+    import copy
+
+    tree = copy.deepcopy(tree)
+    for path, value in values.items():
+        node = tree
+        *parents, leaf = path.split(".")
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise Lab28Error(f"unknown config key {path!r} in the search space (see a run's config.json)")
+            node = node[part]
+        if leaf not in node or isinstance(node[leaf], dict):
+            raise Lab28Error(f"unknown config key {path!r} in the search space (see a run's config.json)")
+        node[leaf] = value
+    try:
+        config = workload.config_from_dict(tree)
+    except (TypeError, ValueError) as exc:
+        raise Lab28Error(f"bad configuration: {exc}") from None
+    workload.check_config(config)
+    return config
+
+
+def _open_folder(sweep: Sweep) -> None:
+    """A new sweep folder with its sweep.json, or the same sweep's folder (continue it); refuse another sweep's."""
+    path = sweep.folder / SWEEP_FILE
+    wanted = json.loads(json.dumps(sweep.to_json()))  # as it reads back from the file
+    if path.is_file():
+        found = read_run_json(path)
+        differs = [key for key in IDENTITY if found.get(key) != wanted[key]]
+        if differs:
+            raise Lab28Error(f"{sweep.folder} holds another sweep (its {', '.join(differs)} differ); "
+                             "choose another --study or --out, or delete that folder")
+    elif sweep.folder.exists() and any(sweep.folder.iterdir()):
+        raise Lab28Error(f"{sweep.folder} exists and is not a sweep folder (no {SWEEP_FILE})")
+    sweep.folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, wanted)
+
+
+# -- the study --------------------------------------------------------------------------------------------------
+def load_study(sweep: Sweep, worker: int = 0):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # lab28 prints its own lines per trial and epoch
+    pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+              "halving": optuna.pruners.SuccessiveHalvingPruner, "none": optuna.pruners.NopPruner}[sweep.pruner]()
+    try:
+        return optuna.create_study(study_name=sweep.study, storage=sweep.storage, direction=sweep.direction,
+                                   sampler=optuna.samplers.TPESampler(seed=sweep.seed + worker), pruner=pruner,
+                                   load_if_exists=True)
+    except ImportError as exc:
+        raise Lab28Error(f"storage {redact(sweep.storage)}: its database driver is not installed ({exc}); for "
+                         "PostgreSQL: pip install 'lab28[postgres]'") from None
+    except Exception as exc:  # sqlalchemy.exc.OperationalError and kin: the database said no
+        if type(exc).__module__.startswith(("sqlalchemy", "optuna")):
+            raise Lab28Error(f"storage {redact(sweep.storage)}: {' '.join(str(exc).split())[:300]}") from None
+        raise
+
+
+OPEN_STATES = ("RUNNING", "WAITING")
+
+
+def counted(trial) -> bool:
+    """Whether a trial uses up one of the N: run or running; a trial failed by a lost worker does not."""
+    name = trial.state.name
+    return name in ("COMPLETE", "PRUNED", *OPEN_STATES) or (name == "FAIL" and "error" in trial.user_attrs)
+
+
+def finished(trial) -> bool:
+    return trial.state.name in ("COMPLETE", "PRUNED") or (trial.state.name == "FAIL" and "error" in trial.user_attrs)
+
+
+def fail_lost_trials(study) -> list[int]:
+    """Mark failed the running trials whose worker is gone: a dead process on this machine, or no heartbeat for
+    STALE_AFTER_S. They do not count, so a new trial takes their place."""
+    from optuna.trial import TrialState
+
+    host, now, lost = socket.gethostname(), time.time(), []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = trial.user_attrs
+        mine = attrs.get("host") == host and isinstance(attrs.get("pid"), int)
+        dead = mine and attrs["pid"] != os.getpid() and not _process_alive(attrs["pid"])
+        silent = now - float(attrs.get("heartbeat", now)) > STALE_AFTER_S
+        if dead or silent:
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            lost.append(trial.number)
+    return lost
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def trial_slot(sweep: Sweep):
+    """Held while a worker counts the trials and takes the next one, so that no two workers take the N+1-th."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(sweep.storage)
+    key = int.from_bytes(hashlib.sha256(f"lab28 sweep {sweep.study}".encode()).digest()[:7], "big")
+    if url.get_backend_name() == "sqlite" and url.database:
+        import fcntl
+
+        with open(f"{url.database}.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    backend = url.get_backend_name()
+    if backend not in ("postgresql", "mysql", "mariadb"):
+        yield  # no lock this database offers: with several workers the last trials may run once too often
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    lock, unlock = (("SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)") if backend == "postgresql"
+                    else ("SELECT GET_LOCK(:k, 3600)", "SELECT RELEASE_LOCK(:k)"))
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text(lock), {"k": key if backend == "postgresql" else str(key)})
+        try:
+            yield
+        finally:
+            connection.execute(sqlalchemy.text(unlock), {"k": key if backend == "postgresql" else str(key)})
+    engine.dispose()
+
+
+# -- running trials ---------------------------------------------------------------------------------------------
+def run_trials(sweep: Sweep, jobs: int = 1) -> None:
+    """Run trials until the study holds `sweep.trials` that count: here (jobs 1) or in `jobs` worker processes."""
+    load_study(sweep)  # create it once, before workers race to
+    if jobs == 1:
+        work(sweep, 0)
+    else:
+        run_in_workers(work, [(sweep, k) for k in range(jobs)], jobs)
+
+
+def work(sweep: Sweep, worker: int) -> int:
+    """One worker: take trials until N count; returns how many this worker ran."""
+    study = load_study(sweep, worker)
+    ran = 0
+    while True:
+        with trial_slot(sweep):
+            fail_lost_trials(study)
+            if sum(counted(t) for t in study.get_trials(deepcopy=False)) >= sweep.trials:
+                return ran
+            trial = study.ask()
+            trial.set_user_attr("host", socket.gethostname())
+            trial.set_user_attr("pid", os.getpid())
+            trial.set_user_attr("heartbeat", time.time())
+        run_trial(sweep, study, trial)
+        ran += 1
+
+
+def run_trial(sweep: Sweep, study, trial) -> None:
+    """Train the trial's configuration into trials/trial-NNNN and tell the study its objective (or its pruning)."""
+    from optuna.trial import TrialState
+
+    from lab28.runs.lifecycle import train_run
+    from lab28.training.trainer import TrainingDiverged
+    from lab28.workloads import get_workload
+
+    workload = get_workload(sweep.workload)
+    name = f"trial-{trial.number:04d}"
+    trial.set_user_attr("run", f"trials/{name}")
+    pruned: list[str] = []
+    alive = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(trial, alive), daemon=True)
+    beat.start()
+    try:
+        values = sweep.space.suggest(trial)
+        config = trial_config(workload, sweep.config, values)
+        if not config.train.threads:
+            config.train.threads = sweep.threads
+        # No figures: a sweep's report reads the study, and `lab28 report trials/trial-NNNN` draws them on demand.
+        run_dir = train_run(workload, config, sweep.folder / "trials", name, draw_figures=False,
+                            progress_label=name, on_epoch=_pruning_callback(sweep, trial, pruned))
+        trial.set_user_attr("run", f"trials/{run_dir.name}")
+        value = objective_value(run_dir, sweep.objective)
+    except (Lab28Error, TrainingDiverged) as exc:
+        alive.set()
+        trial.set_user_attr("error", " ".join(str(exc).split())[:300])
+        study.tell(trial, state=TrialState.FAIL)
+        print(f"[{name}] failed: {trial.user_attrs['error']}", flush=True)
+        return
+    except BaseException:
+        alive.set()
+        study.tell(trial, state=TrialState.FAIL)  # interrupted: not counted, a later run replaces it
+        raise
+    alive.set()
+    if pruned:
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, value)
+    print(f"[{name}] {sweep.objective} = {value:.4f}{' (pruned)' if pruned else ''}", flush=True)
+
+
+def _heartbeat(trial, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_S):
+        with contextlib.suppress(Exception):  # a missed beat is retried; the run itself must not fail over it
+            trial.set_user_attr("heartbeat", time.time())
+
+
+def _pruning_callback(sweep: Sweep, trial, pruned: list[str]):
+    """on_epoch for a trial's run: report the objective; a pruning decision ends the run like early stopping."""
+
+    def on_epoch(row: dict) -> str | None:
+        value = row.get(sweep.objective)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+        epoch = int(row["epoch"])
+        trial.report(value, epoch)
+        if trial.should_prune():
+            pruned.append(f"pruned by the sweep ({sweep.pruner} pruner) after epoch {epoch}")
+            return pruned[-1]
+        return None
+
+    return on_epoch
+
+
+def objective_value(run_dir: Path, objective: str) -> float:
+    """The objective of a finished run: its validation metric at the best epoch (what best.pt holds)."""
+    final = read_run_json(run_dir / "final_metrics.json")
+    value = final.get("val", {}).get(objective.removeprefix("val_")) if isinstance(final.get("val"), dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Lab28Error(f"{run_dir / 'final_metrics.json'}: no number for {objective}")
+    return float(value)
+
+
+# -- the whole command ------------------------------------------------------------------------------------------
+def run_sweep(workload, dataset: str, config, space: SearchSpace, trials: int, out: str | os.PathLike = "runs",
+              study: str | None = None, storage: str | None = None, pruner: str = "median", jobs: int = 1,
+              repeat_best: int = 0, seeds: tuple[int, ...] = (1, 2, 3), command: str = "") -> Path:
+    """`lab28 sweep`: run (or continue) the trials, then the repeats if asked, then the report; the sweep folder."""
+    if isinstance(repeat_best, bool) or not isinstance(repeat_best, int) or repeat_best < 0:
+        raise Lab28Error(f"--repeat-best must be a whole number >= 0, got {repeat_best!r}")
+    sweep = prepare(workload, dataset, config, space, trials, out, study=study, storage=storage, pruner=pruner,
+                    jobs=jobs, command=command)
+    run_trials(sweep, jobs)
+    optuna_study = load_study(sweep)
+    done = sum(finished(t) for t in optuna_study.get_trials(deepcopy=False))
+    if repeat_best and done < sweep.trials:
+        print(f"{done} of {sweep.trials} trials have finished (others still run elsewhere): the repeats wait for "
+              "all of them; run the command again later", flush=True)
+    elif repeat_best:
+        from lab28.runs.sweep_repeats import run_repeats
+
+        run_repeats(sweep, optuna_study, repeat_best, list(seeds), jobs)
+    write_report(sweep.folder, optuna_study)
+    return sweep.folder
+
+
+def write_report(folder: Path, study) -> Path | None:
+    """report.md and report.html of the sweep (lab28.runs.sweep_report)."""
+    try:
+        from lab28.runs.sweep_report import write_sweep_report
+    except ImportError:
+        return None
+    return write_sweep_report(folder, study)

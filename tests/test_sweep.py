@@ -1,0 +1,225 @@
+"""lab28 sweep: the search-space file, the checks before anything is made, exactly N trials however many workers
+take them, a killed worker's trial replaced on the next run, pruning ending a run like early stopping, repeats."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from conftest import assert_one_line_error
+from lab28.cli import main
+from lab28.errors import Lab28Error
+from lab28.runs.sweep_space import read_space
+
+# A trial of a few seconds: the quick preset's small model on 120 synthetic images, one epoch.
+TINY = ["--synth", "--preset", "quick", "--synth-n", "120", "--val-size", "40", "--threads", "1"]
+SPACE = "params:\n  model.dropout: {type: float, low: 0.0, high: 0.5}\n  task.lam: {type: float, low: 0.3, high: 10, log: true}\n"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def sweep_args(tmp_path: Path, trials: int, *extra: str) -> list[str]:
+    space = write(tmp_path / "space.yaml", SPACE)
+    return ["sweep", "gsn", "--space", str(space), "--trials", str(trials), "--out", str(tmp_path / "out"),
+            "--pruner", "none", *TINY, *extra]
+
+
+def trials_of(tmp_path: Path, study: str = "gsn-sweep"):
+    db = tmp_path / "out" / study / "study.db"
+    return optuna.load_study(study_name=study, storage=f"sqlite:///{db}").get_trials()
+
+
+# -- the search-space file ---------------------------------------------------------------------------------------
+def test_a_space_file_reads_as_yaml_and_as_json(tmp_path):
+    yaml_space = read_space(write(tmp_path / "s.yaml", SPACE + "objective: val_rmse\n"))
+    json_space = read_space(write(tmp_path / "s.json", json.dumps({"params": {
+        "model.dropout": {"type": "float", "low": 0.0, "high": 0.5},
+        "task.lam": {"type": "float", "low": 0.3, "high": 10, "log": True}}, "objective": "val_rmse"})))
+    assert yaml_space == json_space
+    assert [p.path for p in yaml_space.params] == ["model.dropout", "task.lam"] and yaml_space.params[1].log
+    assert yaml_space.objective == "val_rmse" and yaml_space.direction is None
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("- a list\n", "expected a mapping with 'params'"),
+    ("params: {}\n", "'params' must map config keys"),
+    ("params:\n  model.dropout: {type: gaussian}\n", "type must be one of float, int, categorical"),
+    ("params:\n  model.dropout: {type: float, low: 0.5, high: 0.1}\n", "low (0.5) must be below high (0.1)"),
+    ("params:\n  task.lam: {type: float, low: 0, high: 1, log: true}\n", "a log range needs low > 0"),
+    ("params:\n  model.dropout: {type: float, low: 0, high: .nan}\n", "high must be a finite number"),
+    ("params:\n  model.head: {type: categorical, choices: []}\n", "choices must be a non-empty list"),
+    ("params:\n  train.batch_size: {type: int, low: 32.5, high: 64}\n", "an int range needs whole numbers"),
+    ("params:\n  ../x: {type: float, low: 0, high: 1}\n", "is not a config key"),
+    ("params:\n  model.dropout: {type: float, low: 0, high: 1}\nobjective: accuracy\n", "must be a validation metric"),
+    ("params:\n  model.dropout: {type: float, low: 0, high: 1}\nextra: 1\n", "unknown entries ['extra']"),
+    ("params: [unclosed\n", "not valid YAML"),
+])
+def test_a_bad_space_file_is_one_line_naming_it(tmp_path, capsys, text, fragment):
+    space = write(tmp_path / "space.yaml", text)
+    assert main(["sweep", "gsn", "--space", str(space), "--trials", "2", "--out", str(tmp_path / "out"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert_one_line_error(err, fragment)
+    assert str(space) in err and not (tmp_path / "out").exists()
+
+
+def test_a_yaml_tag_that_would_run_code_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "ran"
+    space = write(tmp_path / "evil.yaml", f"params: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(Lab28Error, match="not valid YAML"):
+        read_space(space)
+    assert not marker.exists()
+
+
+# -- checked before anything is made -----------------------------------------------------------------------------
+@pytest.mark.parametrize("text, fragment", [
+    ("params:\n  model.nope: {type: float, low: 0, high: 1}\n", "unknown config key 'model.nope'"),
+    ("params:\n  model.dropout: {type: float, low: 0.0, high: 1.0}\n", "dropout must be in [0, 1)"),
+    ("params:\n  model.head: {type: categorical, choices: [factored, round]}\n", "unknown head 'round'"),
+    ("params:\n  model.dropout: {type: float, low: 0, high: 0.5}\nobjective: val_bogus\n",
+     "objective 'val_bogus' is not a validation metric of this run"),
+])
+def test_a_space_the_config_refuses_leaves_nothing(tmp_path, capsys, text, fragment):
+    space = write(tmp_path / "space.yaml", text)
+    assert main(["sweep", "gsn", "--space", str(space), "--trials", "2", "--out", str(tmp_path / "out"), *TINY]) == 2
+    assert_one_line_error(capsys.readouterr().err, fragment)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_of_another_sweep_is_refused(tmp_path, capsys):
+    assert main(sweep_args(tmp_path, 1, "--epochs", "1")) == 0
+    capsys.readouterr()
+    write(tmp_path / "space.yaml", SPACE.replace("high: 0.5", "high: 0.4"))
+    args = sweep_args(tmp_path, 1, "--epochs", "1")
+    args[args.index("--space") + 1] = str(write(tmp_path / "other.yaml", SPACE.replace("high: 0.5", "high: 0.4")))
+    assert main(args) == 2
+    assert_one_line_error(capsys.readouterr().err, "holds another sweep (its space differ)")
+
+
+# -- exactly N trials, a killed worker replaced -------------------------------------------------------------------
+def test_two_workers_sharing_one_sqlite_study_run_exactly_n_trials(tmp_path, capsys):
+    assert main(sweep_args(tmp_path, 5, "--epochs", "1", "--jobs", "2")) == 0
+    trials = trials_of(tmp_path)
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3, 4]
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 5
+    assert len({t.user_attrs["pid"] for t in trials}) == 2  # both workers took trials
+    for t in trials:  # each trial an ordinary, finished run folder holding the sampled values
+        run = tmp_path / "out" / "gsn-sweep" / t.user_attrs["run"]
+        config = json.loads((run / "config.json").read_text())
+        assert json.loads((run / "status.json").read_text())["status"] == "finished"
+        assert config["model"]["dropout"] == t.params["model.dropout"] and config["task"]["lam"] == t.params["task.lam"]
+        assert t.value == json.loads((run / "final_metrics.json").read_text())["val"]["accuracy"]
+    # the same command again: the study is complete, nothing more runs
+    assert main(sweep_args(tmp_path, 5, "--epochs", "1", "--jobs", "2")) == 0
+    assert len(trials_of(tmp_path)) == 5
+
+
+def _running_trial(tmp_path: Path, timeout: float = 120.0):
+    """The first trial that is running with its worker's pid recorded (polls the study)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (tmp_path / "out" / "gsn-sweep" / "study.db").is_file():
+            try:
+                running = [t for t in trials_of(tmp_path) if t.state.name == "RUNNING" and "pid" in t.user_attrs
+                           and (tmp_path / "out" / "gsn-sweep" / t.user_attrs.get("run", "-") / "metrics.csv").is_file()]
+            except Exception:  # the study is being created
+                running = []
+            if running:
+                return running[0]
+        time.sleep(0.2)
+    raise AssertionError("no trial started in time")
+
+
+def test_a_worker_killed_mid_trial_is_replaced_when_the_command_runs_again(tmp_path):
+    args = sweep_args(tmp_path, 3, "--epochs", "30", "--jobs", "2")  # long trials: one is surely mid-run
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    sweep = subprocess.Popen([sys.executable, "-m", "lab28.cli", *args], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        victim = _running_trial(tmp_path)
+        os.kill(victim.user_attrs["pid"], signal.SIGKILL)
+        out, err = sweep.communicate(timeout=120)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 2 and "a worker process died" in err and err.count("\n") == 1
+    # again, with short trials: the killed one is marked failed and replaced; N complete, no number twice
+    again = subprocess.run([sys.executable, "-m", "lab28.cli", *sweep_args(tmp_path, 3, "--epochs", "1")], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    trials = trials_of(tmp_path)
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers))
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 3
+    lost = [t for t in trials if t.state.name == "FAIL"]
+    assert victim.number in [t.number for t in lost] and all("error" not in t.user_attrs for t in lost)
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+
+
+# -- pruning ends a run like early stopping --------------------------------------------------------------------------
+def test_a_stop_request_from_on_epoch_ends_the_run_with_its_reason(tmp_path):
+    from lab28.runs.lifecycle import train_run
+    from lab28.workloads import get_workload
+    from lab28.workloads.gsn.config import preset
+
+    cfg = preset("quick")
+    cfg.data.synth_n, cfg.data.val_size, cfg.train.epochs, cfg.train.threads = 120, 40, 5, 1
+    seen = []
+
+    def on_epoch(row):
+        seen.append(row["epoch"])
+        return "pruned by the sweep after epoch 2" if row["epoch"] == 2 else None
+
+    run = train_run(get_workload("gsn"), cfg, tmp_path, "pruned", draw_figures=False, on_epoch=on_epoch)
+    final = json.loads((run / "final_metrics.json").read_text())
+    assert seen == [1, 2] and final["epochs_run"] == 2 and final["stop_reason"] == "pruned by the sweep after epoch 2"
+    assert json.loads((run / "status.json").read_text())["status"] == "finished" and (run / "best.pt").is_file()
+
+
+def test_the_median_pruner_stops_a_trial_below_the_median(tmp_path):
+    """Four trials report their objective per epoch; the fifth, far below them at epoch 2, is pruned there."""
+    from lab28.runs.sweep import Sweep, _pruning_callback
+    from lab28.runs.sweep_space import SearchSpace
+
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1))
+    for value in (0.5, 0.6, 0.7, 0.8):
+        study.add_trial(optuna.trial.create_trial(value=value, intermediate_values={1: value, 2: value, 3: value}))
+    trial = study.ask()
+    sweep = Sweep(workload="gsn", dataset="gsn", config={}, space=SearchSpace(()), trials=5, study="s",
+                  storage="sqlite://", objective="val_accuracy", direction="maximize")
+    pruned: list[str] = []
+    callback = _pruning_callback(sweep, trial, pruned)
+    assert callback({"epoch": 1, "val_accuracy": 0.1}) is None  # warm-up: never pruned in epoch 1
+    assert callback({"epoch": 2, "val_accuracy": 0.1}) == "pruned by the sweep (median pruner) after epoch 2"
+    assert pruned and trial.should_prune()
+
+
+# -- repeats over seeds ----------------------------------------------------------------------------------------------
+def test_repeats_rerun_the_best_and_the_preset_over_the_seeds_once(tmp_path, capsys):
+    args = sweep_args(tmp_path, 2, "--epochs", "1", "--repeat-best", "1", "--seeds", "3,4")
+    assert main(args) == 0
+    folder = tmp_path / "out" / "gsn-sweep"
+    repeats = json.loads((folder / "repeats.json").read_text())
+    best = max((t for t in trials_of(tmp_path)), key=lambda t: t.value)
+    assert repeats["seeds"] == [3, 4] and [g["label"] for g in repeats["groups"]] == ["best-1", "preset"]
+    assert repeats["groups"][0]["trial"] == best.number and repeats["groups"][0]["params"] == best.params
+    for group in repeats["groups"]:
+        for run in group["runs"]:
+            config = json.loads((folder / run["run"] / "config.json").read_text())
+            assert config["train"]["seed"] == run["seed"]
+            assert run["value"] == json.loads((folder / run["run"] / "final_metrics.json").read_text())["val"]["accuracy"]
+    preset_config = json.loads((folder / "repeats" / "preset-seed-3" / "config.json").read_text())
+    assert preset_config["model"]["dropout"] == 0.0  # the quick preset's own value: no sampled one
+    capsys.readouterr()
+    assert main(args) == 0  # again: the repeats that finished are read, not trained again
+    assert "epoch 1/1" not in capsys.readouterr().out
+    assert json.loads((folder / "repeats.json").read_text()) == repeats
