@@ -2,6 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from postgres_server import postgres_url  # noqa: F401  (fixture: a PostgreSQL server on loopback)
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
