@@ -139,7 +139,7 @@ def _running_trial(tmp_path: Path, timeout: float = 120.0):
 
 
 def test_a_worker_killed_mid_trial_is_replaced_when_the_command_runs_again(tmp_path):
-    args = sweep_args(tmp_path, 3, "--epochs", "30", "--jobs", "2")  # long trials: one is surely mid-run
+    args = sweep_args(tmp_path, 3, "--epochs", "12", "--jobs", "2")  # trials long enough to be killed mid-run
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     sweep = subprocess.Popen([sys.executable, "-m", "lab28.cli", *args], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
@@ -151,9 +151,9 @@ def test_a_worker_killed_mid_trial_is_replaced_when_the_command_runs_again(tmp_p
         if sweep.poll() is None:
             sweep.kill()
     assert sweep.returncode == 2 and "a worker process died" in err and err.count("\n") == 1
-    # again, with short trials: the killed one is marked failed and replaced; N complete, no number twice
-    again = subprocess.run([sys.executable, "-m", "lab28.cli", *sweep_args(tmp_path, 3, "--epochs", "1")], env=env,
-                           capture_output=True, text=True, timeout=300)
+    # the same command again: the killed trial is marked failed and replaced; N complete, no number twice
+    again = subprocess.run([sys.executable, "-m", "lab28.cli", *args], env=env, capture_output=True, text=True,
+                           timeout=300)
     assert again.returncode == 0, again.stderr
     trials = trials_of(tmp_path)
     numbers = [t.number for t in trials]
@@ -185,13 +185,12 @@ def test_a_stop_request_from_on_epoch_ends_the_run_with_its_reason(tmp_path):
 
 
 def test_the_median_pruner_stops_a_trial_below_the_median(tmp_path):
-    """Four trials report their objective per epoch; the fifth, far below them at epoch 2, is pruned there."""
-    from lab28.runs.sweep import Sweep, _pruning_callback
+    """Five trials report their objective per epoch; the sixth, far below them, is pruned at epoch 2, not 1."""
+    from lab28.runs.sweep import Sweep, _pruning_callback, make_pruner
     from lab28.runs.sweep_space import SearchSpace
 
-    study = optuna.create_study(direction="maximize",
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1))
-    for value in (0.5, 0.6, 0.7, 0.8):
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median"))
+    for value in (0.5, 0.6, 0.7, 0.8, 0.9):
         study.add_trial(optuna.trial.create_trial(value=value, intermediate_values={1: value, 2: value, 3: value}))
     trial = study.ask()
     sweep = Sweep(workload="gsn", dataset="gsn", config={}, space=SearchSpace(()), trials=5, study="s",

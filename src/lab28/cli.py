@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--out", help="CSV path (default: print to stdout)")
     pred.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     pred.set_defaults(func=_cmd_predict)
-    rep = sub.add_parser("report", help="(re)write report.md and report.html of a suite folder from its run folders")
+    rep = sub.add_parser("report", help="(re)write report.md and report.html of a suite or sweep folder, or a run's figures")
     rep.add_argument("suite_dir")
     rep.set_defaults(func=_cmd_report)
     _add_data_commands(sub, fmt)

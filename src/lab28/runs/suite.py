@@ -71,10 +71,15 @@ def suite_workload(suite_dir: str | Path):
 
 def write_report(folder: str | Path) -> Path:
     """`lab28 report` for any workload: a suite folder gets its workload's report.md (+ report.html), whose path is
-    returned; a single run folder gets its figures redrawn from its files, and figures/ is returned."""
+    returned; a sweep folder its sweep report; a single run folder gets its figures redrawn from its files, and
+    figures/ is returned."""
     from lab28.workloads import workload_of_run
 
     folder = Path(folder)
+    if (folder / "sweep.json").is_file():
+        from lab28.runs.sweep import report_folder
+
+        return report_folder(folder)
     if (folder / "config.json").is_file() and not (folder / "suite.json").is_file():
         workload = workload_of_run(folder)
         if not (folder / "final_metrics.json").is_file():

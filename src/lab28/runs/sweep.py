@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import socket
 import threading
 import time
@@ -61,14 +62,14 @@ class Sweep:
     threads: int = 0
     seed: int = 0  # the sampler's; worker k uses seed + k
     command: str = ""
-    extra: dict = field(default_factory=dict)
+    overrides: dict = field(default_factory=dict)  # config path -> value where the base config leaves its preset
 
     def to_json(self) -> dict[str, Any]:
         return {"workload": self.workload, "dataset": self.dataset, "config": self.config,
                 "space": [p.to_dict() for p in self.space.params], "objective": self.objective,
                 "direction": self.direction, "trials": self.trials, "study": self.study,
                 "storage": redact(self.storage), "pruner": self.pruner, "command": self.command,
-                "preset": self.config.get("preset", "")}
+                "preset": self.config.get("preset", ""), "overrides": self.overrides}
 
 
 def redact(url: str) -> str:
@@ -105,14 +106,27 @@ def prepare(workload, dataset: str, config, space: SearchSpace, trials: int, out
     for param in space.params:  # every value at the edges of the space must make a valid config
         for value in _edges(param):
             trial_config(workload, tree, {param.path: value})
+    overrides = _leaves_changed(workload.preset(base.preset).to_dict() if base.preset else {}, tree)
     folder = Path(out) / study
     url = storage or os.environ.get("LAB28_STORAGE") or f"sqlite:///{(folder / 'study.db').resolve()}"
     sweep = Sweep(workload=workload.name, dataset=dataset, config=tree, space=space, trials=trials, study=study,
                   storage=url, objective=objective, direction=direction, pruner=pruner, folder=folder,
-                  command=command)
+                  command=command, overrides=overrides)
     _open_folder(sweep)
     sweep.threads = threads_per_worker(jobs, jobs)
     return sweep
+
+
+def _leaves_changed(reference: dict, tree: dict, prefix: str = "") -> dict[str, Any]:
+    """config path -> value of every leaf of `tree` that differs from `reference` (all of them without one)."""
+    changed = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            ref = reference.get(key)
+            changed.update(_leaves_changed(ref if isinstance(ref, dict) else {}, value, f"{prefix}{key}."))
+        elif key not in reference or reference[key] != value:
+            changed[f"{prefix}{key}"] = value
+    return changed
 
 
 def _edges(param) -> list:
@@ -174,12 +188,19 @@ def load_study(sweep: Sweep, worker: int = 0):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # lab28 prints its own lines per trial and epoch
-    pruner = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
-              "halving": optuna.pruners.SuccessiveHalvingPruner, "none": optuna.pruners.NopPruner}[sweep.pruner]()
+    pruner = make_pruner(sweep.pruner)
     try:
-        return optuna.create_study(study_name=sweep.study, storage=sweep.storage, direction=sweep.direction,
-                                   sampler=optuna.samplers.TPESampler(seed=sweep.seed + worker), pruner=pruner,
-                                   load_if_exists=True)
+        for attempt in range(5):
+            try:
+                return optuna.create_study(study_name=sweep.study, storage=sweep.storage, direction=sweep.direction,
+                                           sampler=optuna.samplers.TPESampler(seed=sweep.seed + worker),
+                                           pruner=pruner, load_if_exists=True)
+            except Exception as exc:
+                # Workers that start together on an empty database race to create Optuna's tables; the loser's
+                # CREATE fails once the winner's exists, and a second try finds them.
+                if attempt == 4 or "IntegrityError" not in type(exc).__name__:
+                    raise
+                time.sleep(0.2 + random.random())
     except ImportError as exc:
         raise Lab28Error(f"storage {redact(sweep.storage)}: its database driver is not installed ({exc}); for "
                          "PostgreSQL: pip install 'lab28[postgres]'") from None
@@ -187,6 +208,17 @@ def load_study(sweep: Sweep, worker: int = 0):
         if type(exc).__module__.startswith(("sqlalchemy", "optuna")):
             raise Lab28Error(f"storage {redact(sweep.storage)}: {' '.join(str(exc).split())[:300]}") from None
         raise
+
+
+def make_pruner(name: str):
+    """median: stop a trial whose objective is worse than the median of earlier trials at the same epoch, once
+    five trials have finished and from epoch 2 on (the first epoch says little); halving: successive halving;
+    none: every trial runs until its own early stopping."""
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    return optuna.pruners.SuccessiveHalvingPruner() if name == "halving" else optuna.pruners.NopPruner()
 
 
 OPEN_STATES = ("RUNNING", "WAITING")
@@ -389,10 +421,34 @@ def run_sweep(workload, dataset: str, config, space: SearchSpace, trials: int, o
     return sweep.folder
 
 
-def write_report(folder: Path, study) -> Path | None:
+def write_report(folder: Path, study) -> Path:
     """report.md and report.html of the sweep (lab28.runs.sweep_report)."""
-    try:
-        from lab28.runs.sweep_report import write_sweep_report
-    except ImportError:
-        return None
+    from lab28.runs.sweep_report import write_sweep_report
+
     return write_sweep_report(folder, study)
+
+
+def report_folder(folder: str | Path) -> Path:
+    """`lab28 report SWEEP`: the report again, from the study in the folder's study.db or at $LAB28_STORAGE (a
+    shared database's URL is not kept in sweep.json, which may be shared: it can hold a password)."""
+    import optuna
+
+    folder = Path(folder)
+    info = read_run_json(folder / SWEEP_FILE)
+    local = folder / "study.db"
+    url = os.environ.get("LAB28_STORAGE") or (f"sqlite:///{local.resolve()}" if local.is_file() else None)
+    if url is None:
+        raise Lab28Error(f"{folder}: its study is in a shared database; give its URL in $LAB28_STORAGE")
+    study_name = info.get("study")
+    if not isinstance(study_name, str):
+        raise Lab28Error(f"{folder / SWEEP_FILE}: study must be text, found {study_name!r}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=url)
+    except KeyError:
+        raise Lab28Error(f"{redact(url)}: no study named {study_name!r}") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith(("sqlalchemy", "optuna")):
+            raise Lab28Error(f"storage {redact(url)}: {' '.join(str(exc).split())[:300]}") from None
+        raise
+    return write_report(folder, study)

@@ -121,6 +121,11 @@ def space_from_dict(data: Any, where: str) -> SearchSpace:
 
 
 def _number(value, what: str, where: str) -> float:
+    if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as text; it means the number
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise Lab28Error(f"{where}: {what} must be a finite number, got {value!r}")
     return value
@@ -149,11 +154,11 @@ def _param(key: Any, spec: Any, where: str) -> Param:
     if "low" not in spec or "high" not in spec:
         raise Lab28Error(f"{at}: a {kind} range needs low and high")
     low, high = _number(spec["low"], "low", at), _number(spec["high"], "high", at)
+    step = _number(spec["step"], "step", at) if spec.get("step") is not None else None
     log = spec.get("log", False)
     if not isinstance(log, bool):
         raise Lab28Error(f"{at}: log must be true or false, got {log!r}")
-    step = spec.get("step")
-    if step is not None and _number(step, "step", at) <= 0:
+    if step is not None and step <= 0:
         raise Lab28Error(f"{at}: step must be > 0, got {step!r}")
     if kind == "int" and any(isinstance(v, float) and not v.is_integer() for v in (low, high, step or 1)):
         raise Lab28Error(f"{at}: an int range needs whole numbers")
