@@ -94,6 +94,12 @@ def test_a_space_the_config_refuses_leaves_nothing(tmp_path, capsys, text, fragm
     assert not (tmp_path / "out").exists()
 
 
+def test_a_value_both_fixed_and_searched_is_refused(tmp_path, capsys):
+    assert main([*sweep_args(tmp_path, 2), "--dropout", "0.2"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "model.dropout: both fixed")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_folder_of_another_sweep_is_refused(tmp_path, capsys):
     assert main(sweep_args(tmp_path, 1, "--epochs", "1")) == 0
     capsys.readouterr()
@@ -222,3 +228,20 @@ def test_repeats_rerun_the_best_and_the_preset_over_the_seeds_once(tmp_path, cap
     assert main(args) == 0  # again: the repeats that finished are read, not trained again
     assert "epoch 1/1" not in capsys.readouterr().out
     assert json.loads((folder / "repeats.json").read_text()) == repeats
+
+
+def test_the_python_api_sweeps_from_a_dict_and_writes_the_report(tmp_path):
+    import lab28
+
+    space = {"params": {"task.lam": {"type": "float", "low": 1.0, "high": 4.0}}, "objective": "val_rmse"}
+    folder = lab28.sweep("gsn", space, trials=2, preset="quick", synth=True, out=tmp_path, pruner="none",
+                         synth_n=120, val_size=40, epochs=1, threads=1)
+    assert folder == tmp_path / "gsn-sweep"
+    info = json.loads((folder / "sweep.json").read_text())
+    assert info["objective"] == "val_rmse" and info["direction"] == "minimize"
+    assert info["overrides"]["train.epochs"] == 1 and "task.lam" not in info["overrides"]
+    trials = optuna.load_study(study_name="gsn-sweep", storage=f"sqlite:///{folder / 'study.db'}").get_trials()
+    best = min(trials, key=lambda t: t.value)
+    report = (folder / "report.md").read_text()
+    assert f"lab28 train gsn --config {folder / best.user_attrs['run'] / 'config.json'}" in report
+    assert "data:image/png;base64," in (folder / "report.html").read_text()

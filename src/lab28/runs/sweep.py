@@ -107,6 +107,10 @@ def prepare(workload, dataset: str, config, space: SearchSpace, trials: int, out
         for value in _edges(param):
             trial_config(workload, tree, {param.path: value})
     overrides = _leaves_changed(workload.preset(base.preset).to_dict() if base.preset else {}, tree)
+    clash = [p.path for p in space.params if p.path in overrides]
+    if clash:
+        raise Lab28Error(f"{', '.join(clash)}: both fixed (a flag, or a value away from the preset) and searched; "
+                         "leave one of them out")
     folder = Path(out) / study
     url = storage or os.environ.get("LAB28_STORAGE") or f"sqlite:///{(folder / 'study.db').resolve()}"
     sweep = Sweep(workload=workload.name, dataset=dataset, config=tree, space=space, trials=trials, study=study,
