@@ -167,12 +167,12 @@ def test_a_garbled_repeats_json_is_refused_before_anything_is_written(tmp_path, 
     (lambda d: (d / "sweep.json").write_text("{not json"), "sweep.json: unreadable"),
     (lambda d: write_sweep_json(d, direction="up"), "direction must be maximize or minimize"),
     (lambda d: write_sweep_json(d, space=[{"path": "model.head", "kind": "categorical"}]),
-     "missing key 'space[0].choices'"),
+     "space[0]: model.head: choices must be a non-empty list"),
     (lambda d: write_sweep_json(d, trials="30"), "trials must be a number, found a string"),
     (lambda d: write_sweep_json(d, direction="minimize"), "it is set to maximize, sweep.json says minimize"),
     (lambda d: write_sweep_json(d, space=[{**SPACE[2], "kind": "float", "low": 0, "high": 1}]),
      "trial 0 tried model.head = 'flat', but sweep.json's space says float"),
-    (lambda d: write_sweep_json(d, space=[{**SPACE[1], "low": 0}]), "space[0] is on a log scale"),
+    (lambda d: write_sweep_json(d, space=[{**SPACE[1], "low": 0}]), "space[0]: task.lam: a log range needs low > 0"),
 ])
 def test_a_missing_or_garbled_sweep_json_is_refused_in_one_line(tmp_path, write, fragment):
     write(tmp_path)

@@ -71,7 +71,7 @@ def _json_kind(value) -> str:
     return kinds.get(type(value), "a number")
 
 
-NUMBER, TEXT, LIST, FLAG = "a number", "text", "a list", "true/false"
+NUMBER, TEXT, LIST = "a number", "text", "a list"
 
 
 def _matches(value, kind) -> bool:
@@ -83,15 +83,13 @@ def _matches(value, kind) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == LIST:
         return isinstance(value, list)
-    if kind == FLAG:
-        return isinstance(value, bool)
     return isinstance(value, str)
 
 
 def check_fields(path: Path, data: dict, spec: dict, where: str = "") -> None:
     """Refuse a JSON object that lacks a key of `spec` or holds the wrong kind of value there, naming the file.
 
-    `spec` maps each key to NUMBER, TEXT, LIST, FLAG, a nested spec (an object with those keys), or a tuple of those meaning
+    `spec` maps each key to NUMBER, TEXT, LIST, a nested spec (an object with those keys), or a tuple of those meaning
     "any of them" (None in the tuple allows null).
     """
     for key, kind in spec.items():

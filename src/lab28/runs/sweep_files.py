@@ -15,29 +15,14 @@ import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from lab28.errors import Lab28Error
-from lab28.runs.files import FLAG, LIST, NUMBER, TEXT, check_fields, read_run_json
+from lab28.runs.files import LIST, NUMBER, TEXT, check_fields, read_run_json
+from lab28.runs.sweep_space import Param, param_from_record
 
 DIRECTIONS = ("maximize", "minimize")
 SWEEP_SPEC = {"dataset": TEXT, "preset": TEXT, "objective": TEXT, "direction": TEXT, "trials": NUMBER,
               "study": TEXT, "storage": TEXT, "space": LIST, "overrides": {}, "command": TEXT}
-# What each kind of parameter needs from its entry in sweep.json's space (other keys may be null or absent).
-PARAM_SPECS = {"float": {"low": NUMBER, "high": NUMBER}, "int": {"low": NUMBER, "high": NUMBER},
-               "categorical": {"choices": LIST}}
 GROUP_SPEC = {"label": TEXT, "trial": (NUMBER, None), "params": {}, "runs": LIST}
 RUN_SPEC = {"seed": NUMBER, "run": TEXT, "value": (NUMBER, None)}
-
-
-@dataclass
-class Param:
-    """One searched config value, as sweep.json's space declares it."""
-
-    path: str  # the config path, also the trial.params key: "model.dropout"
-    kind: str  # float, int or categorical
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: list | None = None
 
 
 @dataclass
@@ -90,29 +75,10 @@ def read_sweep(sweep_dir: str | Path, study) -> SweepFiles:
     check_fields(path, sweep, SWEEP_SPEC)
     if sweep["direction"] not in DIRECTIONS:
         raise Lab28Error(f"{path}: direction must be maximize or minimize, found {sweep['direction']!r}")
-    space = [_param(path, entry, k) for k, entry in enumerate(sweep["space"])]
+    space = [param_from_record(entry, f"{path}: space[{k}]") for k, entry in enumerate(sweep["space"])]
     trials = _trials(study, sweep["direction"], space)
     seeds, groups = _repeats(folder / "repeats.json") if (folder / "repeats.json").exists() else (None, [])
     return SweepFiles(folder, sweep, space, trials, seeds, groups)
-
-
-def _param(path: Path, entry, k: int) -> Param:
-    where = f"space[{k}]"
-    if not isinstance(entry, dict):
-        raise Lab28Error(f"{path}: {where} must be an object")
-    check_fields(path, entry, {"path": TEXT, "kind": TEXT}, f"{where}.")
-    kind = entry["kind"]
-    if kind not in PARAM_SPECS:
-        raise Lab28Error(f"{path}: {where}.kind must be one of {', '.join(PARAM_SPECS)}, found {kind!r}")
-    check_fields(path, entry, PARAM_SPECS[kind], f"{where}.")
-    log = entry.get("log") or False
-    check_fields(path, {"log": log}, {"log": FLAG}, f"{where}.")
-    if log and entry["low"] <= 0:
-        raise Lab28Error(f"{path}: {where} is on a log scale, so its low must be above 0, found {entry['low']}")
-    step = entry.get("step")
-    if kind != "categorical" and step is not None:
-        check_fields(path, entry, {"step": NUMBER}, f"{where}.")
-    return Param(entry["path"], kind, entry.get("low"), entry.get("high"), log, step, entry.get("choices"))
 
 
 def _trials(study, direction: str, space: list[Param]) -> list[FrozenTrial]:

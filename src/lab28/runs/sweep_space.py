@@ -120,6 +120,19 @@ def space_from_dict(data: Any, where: str) -> SearchSpace:
     return SearchSpace(tuple(_param(key, spec, where) for key, spec in params.items()), objective, direction)
 
 
+def param_from_record(record: Any, where: str) -> Param:
+    """A Param from its record in sweep.json (Param.to_dict()), checked as the space file's entry is."""
+    if not isinstance(record, dict) or not isinstance(record.get("path"), str):
+        raise Lab28Error(f"{where}: expected an object with a path (a config key)")
+    spec: dict[str, Any] = {"type": record.get("kind")}
+    if record.get("kind") == "categorical":
+        spec["choices"] = record.get("choices")
+    else:
+        spec.update({key: record[key] for key in ("low", "high") if key in record})
+        spec.update({key: record[key] for key in ("log", "step") if record.get(key) not in (None, False)})
+    return _param(record["path"], spec, where)
+
+
 def _number(value, what: str, where: str) -> float:
     if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as text; it means the number
         try:
