@@ -4,7 +4,7 @@
 server shows that two workers really join one study, so the fixture starts one: a fresh data folder from
 `initdb` in a temporary folder, `pg_ctl` on 127.0.0.1 and a free port, trust authentication (nothing but this
 machine can reach it), stopped at teardown whatever the tests did. It skips, with the reason, only where no
-server binary or no psycopg2 driver exists.
+server binary or no psycopg driver exists.
 
 PostgreSQL refuses to run as root, so under root (tests run as root here and in CI) the server runs as the
 `postgres` user that Debian's package creates, or, where that is missing, as a system user made for it.
@@ -95,7 +95,7 @@ class PostgresServer:
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg2://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"  # the driver: psycopg, as for users
 
     def run_tool(self, tool: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
         """Run a server binary as the server's user (directly when we are not root)."""
@@ -136,15 +136,15 @@ class PostgresServer:
 
     def create_database(self) -> None:
         """Connect over TCP (what the sweep workers do) and make the test database; retries are time-bounded."""
-        import psycopg2
+        import psycopg
 
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
-                connection = psycopg2.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres",
-                                              connect_timeout=5)
+                connection = psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres",
+                                             connect_timeout=5)
                 break
-            except psycopg2.OperationalError:
+            except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
@@ -179,9 +179,9 @@ class PostgresServer:
 def postgres_url():
     """SQLAlchemy URL of a fresh database on a PostgreSQL server started for this session on 127.0.0.1."""
     try:
-        import psycopg2  # noqa: F401  (the driver the URL names)
+        import psycopg  # noqa: F401  (SQLAlchemy's driver for postgresql:// URLs)
     except ImportError:
-        pytest.skip("psycopg2 is not installed (pip install 'lab28[dev]'): no PostgreSQL storage tests")
+        pytest.skip("psycopg is not installed (pip install 'lab28[dev]'): no PostgreSQL storage tests")
     bin_dir = find_postgres_bin()
     if bin_dir is None:
         pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or under /usr/lib/postgresql/*/bin "

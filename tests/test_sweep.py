@@ -94,6 +94,17 @@ def test_a_space_the_config_refuses_leaves_nothing(tmp_path, capsys, text, fragm
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("url, fragment", [
+    ("postgresql://lab28:secret@127.0.0.1:1/lab28", "storage postgresql://lab28:***@127.0.0.1:1/lab28: "),
+    ("not a url", "Could not parse SQLAlchemy URL"),
+])
+def test_a_storage_that_cannot_be_had_is_one_line_without_its_password(tmp_path, capsys, url, fragment):
+    assert main([*sweep_args(tmp_path, 2), "--storage", url]) == 2
+    err = capsys.readouterr().err
+    assert_one_line_error(err, fragment)
+    assert "secret" not in err and not (tmp_path / "out").exists()
+
+
 def test_a_value_both_fixed_and_searched_is_refused(tmp_path, capsys):
     assert main([*sweep_args(tmp_path, 2), "--dropout", "0.2"]) == 2
     assert_one_line_error(capsys.readouterr().err, "model.dropout: both fixed")

@@ -116,6 +116,8 @@ def prepare(workload, dataset: str, config, space: SearchSpace, trials: int, out
     sweep = Sweep(workload=workload.name, dataset=dataset, config=tree, space=space, trials=trials, study=study,
                   storage=url, objective=objective, direction=direction, pruner=pruner, folder=folder,
                   command=command, overrides=overrides)
+    if storage or os.environ.get("LAB28_STORAGE"):
+        open_storage(url)  # a shared database that cannot be reached is refused before the folder is made
     _open_folder(sweep)
     sweep.threads = threads_per_worker(jobs, jobs)
     return sweep
@@ -188,17 +190,15 @@ def _open_folder(sweep: Sweep) -> None:
 
 
 # -- the study --------------------------------------------------------------------------------------------------
-def load_study(sweep: Sweep, worker: int = 0):
+def open_storage(url: str):
+    """Optuna's storage at `url` (its tables made if new); a one-line Lab28Error when it cannot be had."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # lab28 prints its own lines per trial and epoch
-    pruner = make_pruner(sweep.pruner)
     try:
         for attempt in range(5):
             try:
-                return optuna.create_study(study_name=sweep.study, storage=sweep.storage, direction=sweep.direction,
-                                           sampler=optuna.samplers.TPESampler(seed=sweep.seed + worker),
-                                           pruner=pruner, load_if_exists=True)
+                return optuna.storages.RDBStorage(url)
             except Exception as exc:
                 # Workers that start together on an empty database race to create Optuna's tables; the loser's
                 # CREATE fails once the winner's exists, and a second try finds them.
@@ -206,12 +206,21 @@ def load_study(sweep: Sweep, worker: int = 0):
                     raise
                 time.sleep(0.2 + random.random())
     except ImportError as exc:
-        raise Lab28Error(f"storage {redact(sweep.storage)}: its database driver is not installed ({exc}); for "
+        raise Lab28Error(f"storage {redact(url)}: its database driver is not installed ({exc}); for "
                          "PostgreSQL: pip install 'lab28[postgres]'") from None
     except Exception as exc:  # sqlalchemy.exc.OperationalError and kin: the database said no
-        if type(exc).__module__.startswith(("sqlalchemy", "optuna")):
-            raise Lab28Error(f"storage {redact(sweep.storage)}: {' '.join(str(exc).split())[:300]}") from None
+        if type(exc).__module__.startswith(("sqlalchemy", "optuna")) or isinstance(exc, ValueError):
+            raise Lab28Error(f"storage {redact(url)}: {' '.join(str(exc).split())[:300]}") from None
         raise
+
+
+def load_study(sweep: Sweep, worker: int = 0):
+    """The sweep's study (made by the first worker to ask), with this worker's sampler and the sweep's pruner."""
+    import optuna
+
+    return optuna.create_study(study_name=sweep.study, storage=open_storage(sweep.storage),
+                               direction=sweep.direction, sampler=optuna.samplers.TPESampler(seed=sweep.seed + worker),
+                               pruner=make_pruner(sweep.pruner), load_if_exists=True)
 
 
 def make_pruner(name: str):
