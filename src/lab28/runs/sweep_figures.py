@@ -147,7 +147,7 @@ def plot_parallel(files: SweepFiles, path: Path) -> None:
         ax.text(k, 1.06, top, ha="center", va="bottom", fontsize=7, bbox=LABEL_BOX)
     ax.set_xticks(range(n), [name for name, _, _ in ends], rotation=15, fontsize=8)
     ax.set(ylim=(-0.15, 1.15), yticks=[], xlim=(-0.3, n - 0.7),
-           title="Parallel coordinates (complete trials; each axis from its lowest to its highest value)")
+           title="Parallel coordinates (complete trials)\neach axis from its lowest to its highest value")
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=files.sweep["objective"])
     save(fig, path)
 
