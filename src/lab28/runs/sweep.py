@@ -255,10 +255,11 @@ def fail_lost_trials(study) -> list[int]:
     host, now, lost = socket.gethostname(), time.time(), []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.user_attrs
-        mine = attrs.get("host") == host and isinstance(attrs.get("pid"), int)
-        dead = mine and attrs["pid"] != os.getpid() and not _process_alive(attrs["pid"])
-        silent = now - float(attrs.get("heartbeat", now)) > STALE_AFTER_S
-        if dead or silent:
+        if attrs.get("host") == host and isinstance(attrs.get("pid"), int):  # ours: the process says it all
+            lost_worker = attrs["pid"] != os.getpid() and not _process_alive(attrs["pid"])
+        else:
+            lost_worker = now - float(attrs.get("heartbeat", now)) > STALE_AFTER_S
+        if lost_worker:
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             lost.append(trial.number)
     return lost
@@ -364,18 +365,19 @@ def run_trial(sweep: Sweep, study, trial) -> None:
     except (Lab28Error, TrainingDiverged) as exc:
         alive.set()
         trial.set_user_attr("error", " ".join(str(exc).split())[:300])
-        study.tell(trial, state=TrialState.FAIL)
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         print(f"[{name}] failed: {trial.user_attrs['error']}", flush=True)
         return
     except BaseException:
         alive.set()
-        study.tell(trial, state=TrialState.FAIL)  # interrupted: not counted, a later run replaces it
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)  # interrupted: replaced by a later run
         raise
     alive.set()
+    # skip_if_finished: a trial taken for lost (no heartbeat for STALE_AFTER_S) was failed by another worker
     if pruned:
-        study.tell(trial, state=TrialState.PRUNED)
+        study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
     else:
-        study.tell(trial, value)
+        study.tell(trial, value, skip_if_finished=True)
     print(f"[{name}] {sweep.objective} = {value:.4f}{' (pruned)' if pruned else ''}", flush=True)
 
 

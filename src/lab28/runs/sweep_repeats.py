@@ -56,7 +56,8 @@ def repeat_run(sweep: Sweep, label: str, params: dict, seed: int) -> float | Non
 
     name = f"{label}-seed-{seed}"
     run_dir = sweep.folder / "repeats" / name
-    if (run_dir / "final_metrics.json").is_file() and read_run_json(run_dir / "status.json").get("status") == "finished":
+    status = run_dir / "status.json"
+    if (run_dir / "final_metrics.json").is_file() and status.is_file() and read_run_json(status).get("status") == "finished":
         return objective_value(run_dir, sweep.objective)
     workload = get_workload(sweep.workload)
     config = trial_config(workload, sweep.config, {**params, "train.seed": seed})
