@@ -234,7 +234,6 @@ def fit(
     n = train_x.shape[0]
     log = MetricsLog(run_dir / "metrics.csv")
     history: list[dict[str, float]] = []
-    start_epoch = 1
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
