@@ -19,7 +19,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA grap
 REL = 2e-3
 
 
-def _fit_gsn(tmp_path, graphs: bool, **train):
+def _fit_gsn(tmp_path, graphs: bool, fresh_epochs: bool = False, **train):
     from lab28.workloads.gsn.config import preset
     from lab28.workloads.gsn.experiment import build_model, load_data
     from lab28.workloads.gsn.task import GSNTask
@@ -37,8 +37,13 @@ def _fit_gsn(tmp_path, graphs: bool, **train):
     model = build_model(cfg)
     run_dir = tmp_path / ("graph" if graphs else "eager")
     run_dir.mkdir()
+    epoch_data = None
+    if fresh_epochs:  # the synthetic track's source: new images every epoch, copied into the captured tensors
+        from lab28.workloads.gsn.synthetic_track import SyntheticEpochs
+
+        epoch_data = SyntheticEpochs(train_set, len(train_set), 0.0, cfg.train.seed, cfg.data.synth_seed)
     return fit(model, GSNTask(cfg.task, cfg.augment), (train_set.images, train_set.counts),
-               (val.images, val.counts), cfg.train, run_dir)
+               (val.images, val.counts), cfg.train, run_dir, epoch_data=epoch_data)
 
 
 def _assert_same_run(graph: dict, eager: dict) -> None:
@@ -53,6 +58,31 @@ def _assert_same_run(graph: dict, eager: dict) -> None:
 @needs_cuda
 def test_gsn_graph_step_matches_eager_step(tmp_path):
     _assert_same_run(_fit_gsn(tmp_path, True), _fit_gsn(tmp_path, False))
+
+
+@needs_cuda
+def test_graph_step_trains_on_each_epochs_fresh_data(tmp_path):
+    _assert_same_run(_fit_gsn(tmp_path, True, fresh_epochs=True), _fit_gsn(tmp_path, False, fresh_epochs=True))
+
+
+def test_new_epoch_data_is_copied_into_the_tensors_a_graph_captured():
+    """On any device: before capture the step runner takes the new tensors as they are; after it, it copies them
+    into the captured ones (a replay reads those) and refuses another shape."""
+    from types import SimpleNamespace
+
+    from lab28.training.step import TrainStep
+
+    x, y = torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4, 6, dtype=torch.long)
+    step = TrainStep(None, None, None, None, x, y, None, SimpleNamespace(), torch.device("cpu"), "fp32")
+    new_x, new_y = torch.ones_like(x), torch.ones_like(y)
+    step.set_train_data(new_x, new_y)
+    assert step.train_x is new_x and step.train_y is new_y
+    step.graph = object()  # as if captured: the tensors must stay the same objects
+    captured = step.train_x
+    step.set_train_data(torch.full_like(x, 2), torch.full_like(y, 2))
+    assert step.train_x is captured and (captured == 2).all() and (step.train_y == 2).all()
+    with pytest.raises(ValueError, match="do not fit the captured ones"):
+        step.set_train_data(torch.zeros(5, 1, 28, 28, dtype=torch.uint8), torch.zeros(5, 6, dtype=torch.long))
 
 
 @needs_cuda

@@ -101,7 +101,7 @@ def _train_and_finalize(workload, run_dir: Path, config, model, data, device, pr
         summary = fit(model, task, data.train, data.val, config.train, run_dir,
                       extra_state={"config": config.to_dict()}, resume=resume,
                       on_epoch=_all_of(callbacks),
-                      progress_label=progress_label)
+                      progress_label=progress_label, epoch_data=data.epoch_data, extra_val=data.extra_val)
         model.load_state_dict(load_checkpoint(run_dir / "best.pt", device)["model"])
         result = workload.finalize(run_dir, config, model, task, data, summary, device, precision)
         if draw_figures:

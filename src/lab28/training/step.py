@@ -48,6 +48,19 @@ class TrainStep:
         self.steps_done = torch.zeros((), dtype=torch.long, device=device)
         self.first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite step, -1: none
 
+    def set_train_data(self, train_x: torch.Tensor, train_y: torch.Tensor) -> None:
+        """Train on other tensors from now on (a workload's fresh data for each epoch). A captured graph reads the
+        tensors it was captured with, so after capture the new ones are copied into those, in place: they must
+        have the same shape and dtype (the trainer asks for the same number of images every epoch)."""
+        if self.graph is None:
+            self.train_x, self.train_y = train_x, train_y
+            return
+        if train_x.shape != self.train_x.shape or train_y.shape != self.train_y.shape:
+            raise ValueError(f"new training tensors {tuple(train_x.shape)}/{tuple(train_y.shape)} do not fit the "
+                             f"captured ones {tuple(self.train_x.shape)}/{tuple(self.train_y.shape)}")
+        self.train_x.copy_(train_x)
+        self.train_y.copy_(train_y)
+
     def start_epoch(self) -> None:
         for value in self.sums.values():
             value.zero_()

@@ -190,6 +190,8 @@ def fit(
     on_epoch: Callable[[dict], str | None] | None = None,
     resume: dict | None = None,
     progress_label: str | None = None,
+    epoch_data: Callable[[int], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    extra_val: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, Any]:
     """Train with early stopping; writes metrics.csv, best.pt and last.pt into run_dir. Returns a summary.
 
@@ -200,6 +202,10 @@ def fit(
     (the bars of several processes would overwrite each other).
     With `config.weight_average` the validation metrics, early stopping and best.pt are those of the moving average
     of the weights (lab28.training.averaging); last.pt holds the trained weights and the average, to resume both.
+    `epoch_data(epoch)`: each epoch's training tensors in place of `train_data` (lab28.workloads.base.RunData), the
+    same number of images every epoch (the schedule counts steps); it is asked again for the same epoch on resume.
+    `extra_val`: further named sets evaluated each epoch beside `val_data` (columns `val_<name>_<metric>`), never
+    watched by early stopping.
     """
     config.validate()
     check_monitor(task, config)
@@ -215,6 +221,9 @@ def fit(
     use_graph = graphs_supported(config, device, precision)
     optimizer = make_optimizer(model, config, device, capturable=use_graph)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    start_epoch = resume["epoch"] + 1 if resume is not None else 1
+    if epoch_data is not None:
+        train_data = epoch_data(start_epoch)
     steps = steps_per_epoch(train_data[0].shape[0], config.batch_size)
     scheduler = make_scheduler(optimizer, config, steps)
     stopper = EarlyStopping(config.early_stopping)
@@ -225,7 +234,6 @@ def fit(
     n = train_x.shape[0]
     log = MetricsLog(run_dir / "metrics.csv")
     history: list[dict[str, float]] = []
-    start_epoch = 1
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
@@ -239,7 +247,6 @@ def fit(
         for row in resume["history"]:
             history.append(row)
             log.rows.append(row)
-        start_epoch = resume["epoch"] + 1
     average = WeightAverage(model, config.weight_average) if config.weight_average else None
     if average is not None and resume is not None and resume.get("average") is not None:
         average.load_state_dict(resume["average"])
@@ -257,15 +264,21 @@ def fit(
                 break
             model.train()
             t_epoch = time.perf_counter()
+            if epoch_data is not None and epoch != start_epoch:  # the first epoch's tensors are already in place
+                _use_epoch_data(train_step, epoch_data, epoch, n, device)
+            t_train = time.perf_counter()
             try:
                 train_metrics = run_epoch(train_step, scheduler, epoch, steps, show_bar=progress_label is None)
             except KeyboardInterrupt:
                 raise TrainingInterrupted(
                     f"interrupted during epoch {epoch}"
                     + (f"; epochs 1..{epoch - 1} are saved" if epoch > start_epoch or epoch > 1 else "")) from None
-            train_time = time.perf_counter() - t_epoch
+            train_time = time.perf_counter() - t_train
             val_metrics = evaluate(eval_model, task, val_x, val_y, config, device, precision)
             row = {"epoch": epoch, **_scalar_metrics("train_", train_metrics), **_scalar_metrics("val_", val_metrics)}
+            for name, (extra_x, extra_y) in (extra_val or {}).items():
+                extra = evaluate(eval_model, task, extra_x, extra_y, config, device, precision)
+                row.update(_scalar_metrics(f"val_{name}_", extra))
             if average is not None:  # the trained weights themselves, for comparison (not monitored)
                 raw = evaluate(model, task, val_x, val_y, config, device, precision)
                 row.update({f"val_raw_{k}": raw[k] for k in RAW_METRICS if k in raw})
@@ -315,6 +328,16 @@ def fit(
         "weight_average": config.weight_average, "history": history,
         **peak_memory_mb(),
     }
+
+
+def _use_epoch_data(train_step: TrainStep, epoch_data, epoch: int, n: int, device: torch.device) -> None:
+    """Hand the step runner this epoch's training tensors; another size than the first epoch's is refused (the
+    learning-rate schedule and a captured CUDA graph both count on it)."""
+    x, y = epoch_data(epoch)
+    if x.shape[0] != n or y.shape[0] != n:
+        raise ValueError(f"epoch {epoch} has {x.shape[0]} training images, the first had {n}: epoch data must keep "
+                         "one size")
+    train_step.set_train_data(x.to(device), y.to(device))
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:

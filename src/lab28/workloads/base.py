@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 import torch
@@ -35,12 +35,19 @@ class RunData:
 
     train/val: (inputs, targets) CPU tensors; inputs are N x 1 x 28 x 28 uint8 as stored in the data files (the
     task normalises them). description: what data.json records. source: the workload's own data objects.
+    epoch_data: optional `epoch -> (inputs, targets)`, the training tensors of each epoch (the same number of
+    images every epoch; it must give the same tensors for the same epoch, so that a resumed run repeats them);
+    None trains every epoch on `train`. Validation, early stopping and best.pt always use `val`.
+    extra_val: further labelled sets evaluated every epoch beside `val` and logged as `val_<name>_<metric>`
+    (never monitored).
     """
 
     train: tuple[torch.Tensor, torch.Tensor]
     val: tuple[torch.Tensor, torch.Tensor]
     description: dict
     source: Any = field(default=None, repr=False)
+    epoch_data: Callable[[int], tuple[torch.Tensor, torch.Tensor]] | None = field(default=None, repr=False)
+    extra_val: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
 
 
 class EpochLogger(Protocol):

@@ -20,6 +20,13 @@ FLAGS: dict[str, tuple[str, str]] = {
     "synth-seed": ("data.synth_seed", "seed of the synthetic data"),
     "val-size": ("data.val_size", "validation rows, taken from the end of labels.csv (images)"),
     "train-size": ("data.train_size", "use only the first N training rows, 0 = all (images)"),
+    "track": ("data.track", "protocol: train on the data set's training rows | synthetic: fresh synthetic images "
+                            "every epoch; both validate on the data set's validation rows"),
+    "synth-per-epoch": ("data.synth_per_epoch", "synthetic track: freshly generated images per epoch (images)"),
+    "real-fraction": ("data.real_fraction", "synthetic track: share of each epoch's images drawn from the real "
+                                            "training rows instead (fraction 0..1; 1 = real only)"),
+    "synth-val-size": ("data.synth_val_size", "synthetic track: fixed synthetic images evaluated each epoch beside "
+                                              "the real validation rows, for the sim-to-real gap (images)"),
     "model": ("model.name", "model name from the registry"),
     "head": ("model.head", "classification head: factored | flat"),
     "dropout": ("model.dropout", "dropout on the 256 backbone features (probability)"),

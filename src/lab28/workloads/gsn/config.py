@@ -14,6 +14,7 @@ from lab28.training.config import TrainConfig
 from lab28.training.early_stopping import EarlyStoppingConfig
 
 PRESETS = ("lab", "quick")
+TRACKS = ("protocol", "synthetic")
 
 
 @dataclass
@@ -23,11 +24,28 @@ class GSNDataConfig:
     synth_seed: int = 0
     val_size: int = 1000  # the last val_size rows validate (official split: 9,000 / 1,000)
     train_size: int = 0  # use only the first train_size training rows (0 = all)
+    # protocol: every epoch trains on the data set's training rows. synthetic: every epoch trains on
+    # synth_per_epoch freshly generated images, real_fraction of them drawn from the training rows instead
+    # (lab28.workloads.gsn.synthetic_track); both validate on the data set's validation rows only.
+    track: str = "protocol"
+    synth_per_epoch: int = 8000  # images per epoch on the synthetic track
+    real_fraction: float = 0.0  # share of each synthetic-track epoch drawn from the real training rows (0..1)
+    synth_val_size: int = 1000  # fixed synthetic images evaluated each epoch beside the real validation rows
 
     def validate(self) -> None:
         # Whether val_size and train_size fit the data is checked when it is loaded (load_data).
         if not self.path and self.synth_n < 2:
             raise ValueError(f"synth_n must be >= 2 (training and validation images), got {self.synth_n}")
+        if self.track not in TRACKS:
+            raise ValueError(f"unknown track {self.track!r}; choose one of {', '.join(TRACKS)}")
+        if self.synth_per_epoch < 1:
+            raise ValueError(f"synth_per_epoch must be >= 1 (images per epoch), got {self.synth_per_epoch}")
+        if not 0.0 <= self.real_fraction <= 1.0:
+            raise ValueError(f"real_fraction must be in [0, 1], got {self.real_fraction}")
+        if self.synth_val_size < 1:
+            raise ValueError(f"synth_val_size must be >= 1 (images), got {self.synth_val_size}")
+        if self.track == "protocol" and self.real_fraction:
+            raise ValueError("real_fraction applies to the synthetic track only (track synthetic)")
         check_seed("synth_seed", self.synth_seed)
         if self.val_size < 1:
             raise ValueError(f"val_size must be >= 1, got {self.val_size}")

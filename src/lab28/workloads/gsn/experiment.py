@@ -84,7 +84,7 @@ def run_gsn(config: GSNRunConfig, out_dir: str | Path, name: str, overwrite: boo
     from lab28.workloads.gsn.workload import WORKLOAD, run_data
 
     return train_run(WORKLOAD, config, out_dir, name, overwrite=overwrite, draw_figures=draw_figures,
-                     data=run_data(*data) if data is not None else None, on_epoch=on_epoch)
+                     data=run_data(*data, config) if data is not None else None, on_epoch=on_epoch)
 
 
 def resume_gsn(run_dir: str | Path, draw_figures: bool = True, finish: bool = False) -> Path:

@@ -11,6 +11,7 @@ from lab28.errors import Lab28Error
 from lab28.workloads.gsn.captions import SETTING_WORDS, setting_title
 from lab28.workloads.gsn.figures import SAMPLE_FIGURES
 from lab28.workloads.gsn.labels import NUM_CLASSES, NUM_PAIRS, SHAPES
+from lab28.workloads.gsn.report_track import gap_section, track_lines
 from lab28.runs.report import ReportPage
 from lab28.plotting import epoch_axis, plt, save
 from lab28.runs.files import (
@@ -141,7 +142,7 @@ def report_page(suite_dir: str | Path) -> ReportPage:
     runs, summaries, metrics, finals = suite.runs, suite.summaries, suite.metrics, suite.finals
     plot_overlaid_curves(metrics, suite.folder / "figures" / "curves_overlaid.png")
     data_info = summaries[runs[0].name]["data"]
-    intro = model_line(suite.configs)
+    intro = model_line(suite.configs) + track_lines(suite.configs)
     if data_info:
         intro += [f"Data: `{data_info['source']}` — {data_info['train_size']} training images, "
                   f"{data_info['val_size']} validation images ({data_info['val_first']} … {data_info['val_last']}).", ""]
@@ -170,6 +171,7 @@ def report_page(suite_dir: str | Path) -> ReportPage:
     # then a figure, the details follow for whoever wants them.
     lines += ["## Learning curves", "",
               "![validation top-1, count RMSE and loss of every setting](figures/curves_overlaid.png)", "",
+              *gap_section(finals, metrics, suite.folder / "figures"),
               "## Per shape and per pair", "",
               "### Count errors per shape", "", "| setting | " + " | ".join(
         f"RMSE {s} | MAE {s}" for s in ("squares", "circles", "up", "right", "down", "left")) + " |",

@@ -9,13 +9,24 @@ from lab28.workloads.base import ModuleWorkload, RunData
 from lab28.workloads.gsn import experiment
 from lab28.workloads.gsn.config import config_from_dict, preset as config_preset
 from lab28.workloads.gsn.loader import GSNData
+from lab28.workloads.gsn.synthetic_track import SYNTH_VAL_NAME, SyntheticEpochs, synthetic_validation, track_words
 from lab28.workloads.gsn.task import GSNTask
 
 
-def run_data(train: GSNData, val: GSNData) -> RunData:
-    return RunData((train.images, train.counts), (val.images, val.counts),
+def run_data(train: GSNData, val: GSNData, config=None) -> RunData:
+    """The engine's view of the split; on the synthetic track (config.data.track) with each epoch's fresh images
+    and the fixed synthetic set for the sim-to-real gap (lab28.workloads.gsn.synthetic_track)."""
+    data = RunData((train.images, train.counts), (val.images, val.counts),
                    {"source": train.source, "train_size": len(train), "val_size": len(val),
                     "val_first": val.names[0], "val_last": val.names[-1]}, source=(train, val))
+    if config is not None and config.data.track == "synthetic":
+        dc = config.data
+        data.epoch_data = SyntheticEpochs(train, dc.synth_per_epoch, dc.real_fraction, config.train.seed,
+                                          dc.synth_seed)
+        data.extra_val = {SYNTH_VAL_NAME: synthetic_validation(dc.synth_val_size, dc.synth_seed)}
+        data.description.update(track=dc.track, synth_per_epoch=dc.synth_per_epoch, real_fraction=dc.real_fraction,
+                                synth_val_size=dc.synth_val_size)
+    return data
 
 
 class GSNWorkload(ModuleWorkload):
@@ -32,7 +43,7 @@ class GSNWorkload(ModuleWorkload):
         return config_from_dict(data)
 
     def load_data(self, config) -> RunData:
-        return run_data(*experiment.load_data(config))
+        return run_data(*experiment.load_data(config), config)
 
     def build_model(self, config):
         return experiment.build_model(config)
@@ -44,8 +55,10 @@ class GSNWorkload(ModuleWorkload):
         return GSNTask(config.task, config.augment)
 
     def start_line(self, config, model, data: RunData) -> str:
-        return (f"setting={config.task.setting} lam={config.task.lam} train={len(data.train[0])} "
+        line = (f"setting={config.task.setting} lam={config.task.lam} train={len(data.train[0])} "
                 f"val={len(data.val[0])}")
+        track = track_words(config.data)
+        return f"{line} track={track}" if track else line
 
     def epoch_logger(self, run_dir: Path, config):
         return None
