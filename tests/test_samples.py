@@ -125,3 +125,18 @@ def test_the_classify_grid_reads_its_file_and_refuses_a_bad_one(tmp_path):
         plot_prediction_grid(tmp_path / "beyond.npz", tmp_path / "grid.png")
     _refused(_write_raw(tmp_path / "conf.npz", **{**arrays, "confidence": np.full(n, 1.5)}), CLASSIFY_COLUMNS,
              "confidence holds 1.5, above 1.0")
+
+
+def test_an_array_whose_header_declares_a_huge_shape_is_refused_before_numpy_allocates_it(tmp_path):
+    """A tiny file whose images.npy header claims 10^12 images: numpy would allocate that from the header alone."""
+    import zipfile
+
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 28, 28), dtype=np.uint8))
+    header["shape"] = (10**12, 28, 28)
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, header)
+    path = tmp_path / "claims.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("images.npy", member.getvalue() + b"\0" * 784)
+    assert path.stat().st_size < 2000
+    _refused(path, GSN_COLUMNS, "more than prediction samples can be")

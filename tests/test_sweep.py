@@ -86,6 +86,8 @@ def test_a_yaml_tag_that_would_run_code_is_refused_without_running_it(tmp_path):
     ("params:\n  model.head: {type: categorical, choices: [factored, round]}\n", "unknown head 'round'"),
     ("params:\n  model.dropout: {type: float, low: 0, high: 0.5}\nobjective: val_bogus\n",
      "objective 'val_bogus' is not a validation metric of this run"),
+    ("params:\n  model.dropout: {type: float, low: 0, high: 0.5}\nobjective: val_raw_accuracy\n",
+     "objective 'val_raw_accuracy' is not a validation metric of this run"),
 ])
 def test_a_space_the_config_refuses_leaves_nothing(tmp_path, capsys, text, fragment):
     space = write(tmp_path / "space.yaml", text)
@@ -103,6 +105,41 @@ def test_a_storage_that_cannot_be_had_is_one_line_without_its_password(tmp_path,
     err = capsys.readouterr().err
     assert_one_line_error(err, fragment)
     assert "secret" not in err and not (tmp_path / "out").exists()
+
+
+def test_bad_seeds_for_the_repeats_are_refused_before_any_trial(tmp_path, capsys):
+    assert main([*sweep_args(tmp_path, 2), "--repeat-best", "1", "--seeds", "1,1"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "--seeds repeats a seed")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_shared_study_of_another_search_is_refused_before_anything_is_made(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    assert main([*sweep_args(tmp_path, 1, "--epochs", "1"), "--storage", storage]) == 0
+    capsys.readouterr()
+    other = [*sweep_args(tmp_path, 1, "--epochs", "2"), "--storage", storage]  # another base config
+    other[other.index("--out") + 1] = str(tmp_path / "elsewhere")
+    assert main(other) == 2
+    assert_one_line_error(capsys.readouterr().err, "holds another search")
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_ctrl_c_stops_the_sweep_and_the_interrupted_trial_does_not_count(tmp_path):
+    args = sweep_args(tmp_path, 3, "--epochs", "12")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    sweep = subprocess.Popen([sys.executable, "-m", "lab28.cli", *args], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        victim = _running_trial(tmp_path)
+        sweep.send_signal(signal.SIGINT)
+        out, err = sweep.communicate(timeout=120)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode in (2, 130) and "interrupt" in err, err
+    trials = trials_of(tmp_path)
+    assert [t.number for t in trials] == [victim.number]  # no further trial was started after the interrupt
+    assert trials[0].state.name == "FAIL" and "error" not in trials[0].user_attrs  # so it is replaced, not counted
 
 
 def test_a_value_both_fixed_and_searched_is_refused(tmp_path, capsys):
@@ -256,3 +293,15 @@ def test_the_python_api_sweeps_from_a_dict_and_writes_the_report(tmp_path):
     report = (folder / "report.md").read_text()
     assert f"lab28 train gsn --config {folder / best.user_attrs['run'] / 'config.json'}" in report
     assert "data:image/png;base64," in (folder / "report.html").read_text()
+
+
+def test_the_recorded_command_masks_the_storage_however_it_is_spelled(tmp_path):
+    """sweep.json and the report keep the command; a password in --storage (even abbreviated) never reaches them."""
+    db = tmp_path / "shared.db"
+    args = sweep_args(tmp_path, 1, "--epochs", "1", "--stor", f"sqlite:///{db}?password=hunter2")
+    assert main(args) == 0
+    folder = tmp_path / "out" / "gsn-sweep"
+    record = json.loads((folder / "sweep.json").read_text())
+    assert "--stor ***" in record["command"] and record["command"].startswith("lab28 sweep gsn --space ")
+    for path in (folder / "sweep.json", folder / "report.md", folder / "report.html"):
+        assert "hunter2" not in path.read_text()

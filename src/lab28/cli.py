@@ -118,7 +118,7 @@ def _cmd_sweep(args) -> None:
     seeds = _seed_list(args.seeds)
     folder = run_sweep(_workload(args.dataset), args.dataset, config, space, args.trials, args.out, study=args.study,
                        storage=args.storage, pruner=args.pruner, jobs=args.jobs, repeat_best=args.repeat_best,
-                       seeds=seeds, command=" ".join(["lab28", *_argv_for_record()]))
+                       seeds=seeds, command=" ".join(["lab28", *_argv_for_record(args)]))
     print(f"sweep folder: {folder}\nreport: {folder / 'report.html'}")
 
 
@@ -129,20 +129,11 @@ def _seed_list(text: str) -> tuple[int, ...]:
         raise Lab28Error(f"--seeds takes whole numbers separated by commas, e.g. 1,2,3; got {text!r}") from None
 
 
-def _argv_for_record() -> list[str]:
-    """The command line as typed, with a --storage value (it may hold a password) left out."""
-    argv, shown = sys.argv[1:], []
-    skip = False
-    for arg in argv:
-        if skip:
-            shown.append("***")
-            skip = False
-        elif arg == "--storage":
-            shown.append(arg)
-            skip = True
-        else:
-            shown.append("--storage=***" if arg.startswith("--storage=") else arg)
-    return shown
+def _argv_for_record(args) -> list[str]:
+    """The command line as typed, with the --storage value (it may hold a password) masked however it was spelled
+    (--storage URL, --storage=URL, an abbreviation such as --stor URL)."""
+    secret = args.storage
+    return [arg if not secret or secret not in arg else arg.replace(secret, "***") for arg in args.argv]
 
 
 # -- eval, predict, report ---------------------------------------------------------------------------------------
@@ -324,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Every failure ends as one line on stderr and exit code 2 (130 for an interrupt outside a
     run); --debug shows the traceback instead."""
     parser = build_parser()
-    args = parser.parse_args(old_spellings(sys.argv[1:] if argv is None else argv))
+    argv = old_spellings(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.argv = argv  # what was typed, for records such as a sweep's command
     previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm) if _main_thread() else None
     try:
         args.func(args)

@@ -94,9 +94,21 @@ def _image(m: re.Match, base: Path) -> str:
 def _inline(text: str, base: Path) -> str:
     out = html.escape(text, quote=False)
     out = _IMG.sub(lambda m: _image(m, base), out)
-    out = _LINK.sub(lambda m: f'<a href="{m.group(2).replace(chr(34), "&quot;")}">{m.group(1)}</a>', out)
+    out = _LINK.sub(_link, out)
     out = _CODE.sub(r"<code>\1</code>", out)
     return _BOLD.sub(r"<strong>\1</strong>", out)
+
+
+# Link targets a report may hold: a page anchor, a relative path, or a web address; anything else (javascript:,
+# data:) is shown as text, since parts of a report come from files and databases other people can write.
+_SAFE_TARGET = re.compile(r"^(#[\w\-]*|https?://\S+|(?![a-zA-Z][\w+.\-]*:)[^\s]+)$")
+
+
+def _link(m: re.Match) -> str:
+    text, target = m.group(1), m.group(2)
+    if not _SAFE_TARGET.match(target):
+        return text
+    return f'<a href="{target.replace(chr(34), "&quot;")}">{text}</a>'
 
 
 def _table(rows: list[list[str]], base: Path) -> str:

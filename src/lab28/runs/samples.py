@@ -92,12 +92,22 @@ MAX_UNPACKED_BYTES = 64 << 20
 
 
 def _check_unpacked_size(path: Path) -> None:
-    """Refuse a file whose members would unpack to more than MAX_UNPACKED_BYTES, from the zip's own directory."""
+    """Refuse a file whose arrays would take more than MAX_UNPACKED_BYTES, before numpy allocates any: from the
+    zip's directory (what the members unpack to) and from each array's header (the shape numpy would allocate)."""
     with zipfile.ZipFile(path) as archive:
         size = sum(info.file_size for info in archive.infolist())
-    if size > MAX_UNPACKED_BYTES:
-        raise Lab28Error(f"{path}: unpacks to {size} bytes, more than prediction samples can be "
-                         f"({MAX_UNPACKED_BYTES} at most)")
+        declared = 0
+        for info in archive.infolist():
+            if info.filename.endswith(".npy"):
+                with archive.open(info) as member:
+                    major, _ = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                    declared += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if max(size, declared) > MAX_UNPACKED_BYTES:
+        raise Lab28Error(f"{path}: holds {max(size, declared)} bytes of arrays, more than prediction samples can "
+                         f"be ({MAX_UNPACKED_BYTES} at most)")
 
 
 def _check(path: Path, name: str, a: np.ndarray, column: Column, rows: int) -> None:

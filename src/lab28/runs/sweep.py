@@ -60,9 +60,14 @@ class Sweep:
     pruner: str = "median"
     folder: Path = Path()
     threads: int = 0
-    seed: int = 0  # the sampler's; worker k uses seed + k
     command: str = ""
     overrides: dict = field(default_factory=dict)  # config path -> value where the base config leaves its preset
+
+    def identity(self) -> str:
+        """What makes two sweeps the same search (IDENTITY's fields), as a digest kept in the study too."""
+        record = self.to_json()
+        text = json.dumps({key: record[key] for key in IDENTITY}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
         return {"workload": self.workload, "dataset": self.dataset, "config": self.config,
@@ -73,13 +78,15 @@ class Sweep:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ***, for files and messages."""
+    """The URL with any password and query string replaced by ***, for files and messages."""
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except Exception:  # not a URL SQLAlchemy can read: say nothing of it
         return "(unreadable storage URL)"
+    # A query string can carry a password too (?password=...): it is left out.
+    return parsed.set(query={}).render_as_string(hide_password=True) + ("?***" if parsed.query else "")
 
 
 # -- setting up ------------------------------------------------------------------------------------------------
@@ -117,7 +124,13 @@ def prepare(workload, dataset: str, config, space: SearchSpace, trials: int, out
                   storage=url, objective=objective, direction=direction, pruner=pruner, folder=folder,
                   command=command, overrides=overrides)
     if storage or os.environ.get("LAB28_STORAGE"):
-        open_storage(url)  # a shared database that cannot be reached is refused before the folder is made
+        # A shared database that cannot be reached, or holds another search by this name, is refused before the
+        # folder is made.
+        import optuna
+
+        shared = open_storage(url)
+        if sweep.study in {s.study_name for s in shared.get_all_studies()}:
+            check_same_search(sweep, optuna.load_study(study_name=sweep.study, storage=shared))
     _open_folder(sweep)
     sweep.threads = threads_per_worker(jobs, jobs)
     return sweep
@@ -144,7 +157,9 @@ def _edges(param) -> list:
 def _check_objective(workload, config, objective: str) -> None:
     from lab28.training.trainer import monitor_choices
 
-    choices = [c for c in monitor_choices(workload.task(config), config.train) if c.startswith("val_")]
+    # val_raw_* (the trained weights beside their average) are logged per epoch but not kept at the best one
+    choices = [c for c in monitor_choices(workload.task(config), config.train)
+               if c.startswith("val_") and not c.startswith("val_raw_")]
     if objective not in choices:
         raise Lab28Error(f"objective {objective!r} is not a validation metric of this run; choose one of: "
                          f"{', '.join(choices)}")
@@ -214,13 +229,28 @@ def open_storage(url: str):
         raise
 
 
-def load_study(sweep: Sweep, worker: int = 0):
-    """The sweep's study (made by the first worker to ask), with this worker's sampler and the sweep's pruner."""
+def load_study(sweep: Sweep):
+    """The sweep's study (made by the first worker to ask), refused when it holds another search.
+
+    The sampler is seeded from nothing fixed: workers on several machines, or a continued sweep, would otherwise
+    propose the same configurations again."""
     import optuna
 
-    return optuna.create_study(study_name=sweep.study, storage=open_storage(sweep.storage),
-                               direction=sweep.direction, sampler=optuna.samplers.TPESampler(seed=sweep.seed + worker),
-                               pruner=make_pruner(sweep.pruner), load_if_exists=True)
+    study = optuna.create_study(study_name=sweep.study, storage=open_storage(sweep.storage),
+                                direction=sweep.direction, sampler=optuna.samplers.TPESampler(),
+                                pruner=make_pruner(sweep.pruner), load_if_exists=True)
+    if study.user_attrs.get("lab28_sweep") is None:
+        study.set_user_attr("lab28_sweep", sweep.identity())
+    check_same_search(sweep, study)
+    return study
+
+
+def check_same_search(sweep: Sweep, study) -> None:
+    """Refuse a study that holds another search (a shared database may hold many under similar names)."""
+    found = study.user_attrs.get("lab28_sweep")
+    if (found is not None and found != sweep.identity()) or study.direction.name.lower() != sweep.direction:
+        raise Lab28Error(f"study {sweep.study!r} in {redact(sweep.storage)} holds another search (other data, "
+                         "config, space or objective); choose another --study")
 
 
 def make_pruner(name: str):
@@ -255,11 +285,14 @@ def fail_lost_trials(study) -> list[int]:
     host, now, lost = socket.gethostname(), time.time(), []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.user_attrs
-        if attrs.get("host") == host and isinstance(attrs.get("pid"), int):  # ours: the process says it all
-            lost_worker = attrs["pid"] != os.getpid() and not _process_alive(attrs["pid"])
-        else:
-            lost_worker = now - float(attrs.get("heartbeat", now)) > STALE_AFTER_S
-        if lost_worker:
+        started = trial.datetime_start.timestamp() if trial.datetime_start else now
+        beat = attrs.get("heartbeat", started)
+        silent = now - (float(beat) if isinstance(beat, (int, float)) else started) > STALE_AFTER_S
+        # On this machine a process that is gone says so at once; the heartbeat catches the rest (other machines,
+        # a pid taken again by another process).
+        gone = (attrs.get("host") == host and isinstance(attrs.get("pid"), int) and attrs["pid"] != os.getpid()
+                and not _process_alive(attrs["pid"]))
+        if gone or silent:
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             lost.append(trial.number)
     return lost
@@ -322,7 +355,7 @@ def run_trials(sweep: Sweep, jobs: int = 1) -> None:
 
 def work(sweep: Sweep, worker: int) -> int:
     """One worker: take trials until N count; returns how many this worker ran."""
-    study = load_study(sweep, worker)
+    study = load_study(sweep)
     ran = 0
     while True:
         with trial_slot(sweep):
@@ -330,9 +363,9 @@ def work(sweep: Sweep, worker: int) -> int:
             if sum(counted(t) for t in study.get_trials(deepcopy=False)) >= sweep.trials:
                 return ran
             trial = study.ask()
-            trial.set_user_attr("host", socket.gethostname())
-            trial.set_user_attr("pid", os.getpid())
-            trial.set_user_attr("heartbeat", time.time())
+            for key, value in (("host", socket.gethostname()), ("pid", os.getpid()), ("heartbeat", time.time()),
+                               ("run", f"trials/trial-{trial.number:04d}")):
+                trial.set_user_attr(key, value)
         run_trial(sweep, study, trial)
         ran += 1
 
@@ -341,32 +374,20 @@ def run_trial(sweep: Sweep, study, trial) -> None:
     """Train the trial's configuration into trials/trial-NNNN and tell the study its objective (or its pruning)."""
     from optuna.trial import TrialState
 
-    from lab28.runs.lifecycle import train_run
-    from lab28.training.trainer import TrainingDiverged
-    from lab28.workloads import get_workload
-
-    workload = get_workload(sweep.workload)
     name = f"trial-{trial.number:04d}"
-    trial.set_user_attr("run", f"trials/{name}")
     pruned: list[str] = []
     alive = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(trial, alive), daemon=True)
-    beat.start()
+    threading.Thread(target=_heartbeat, args=(trial, alive), daemon=True).start()
     try:
-        values = sweep.space.suggest(trial)
-        config = trial_config(workload, sweep.config, values)
-        if not config.train.threads:
-            config.train.threads = sweep.threads
-        # No figures: a sweep's report reads the study, and `lab28 report trials/trial-NNNN` draws them on demand.
-        run_dir = train_run(workload, config, sweep.folder / "trials", name, draw_figures=False,
-                            progress_label=name, on_epoch=_pruning_callback(sweep, trial, pruned))
+        run_dir = train_one(sweep, sweep.space.suggest(trial), sweep.folder / "trials", name,
+                            on_epoch=_pruning_callback(sweep, trial, pruned))
         trial.set_user_attr("run", f"trials/{run_dir.name}")
         value = objective_value(run_dir, sweep.objective)
-    except (Lab28Error, TrainingDiverged) as exc:
+    except Lab28Error as exc:
         alive.set()
-        trial.set_user_attr("error", " ".join(str(exc).split())[:300])
+        trial.set_user_attr("error", one_line(exc))  # its own failure (a diverged loss, ...): it counts as run
         study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-        print(f"[{name}] failed: {trial.user_attrs['error']}", flush=True)
+        print(f"[{name}] failed: {one_line(exc)}", flush=True)
         return
     except BaseException:
         alive.set()
@@ -381,6 +402,33 @@ def run_trial(sweep: Sweep, study, trial) -> None:
     print(f"[{name}] {sweep.objective} = {value:.4f}{' (pruned)' if pruned else ''}", flush=True)
 
 
+def train_one(sweep: Sweep, values: dict, parent: Path, name: str, on_epoch=None, overwrite: bool = False) -> Path:
+    """Train the base config with `values` set into parent/name; the run folder. A run that fails by itself raises
+    its one-line Lab28Error; an interrupted one (Ctrl-C, SIGTERM) raises KeyboardInterrupt, so that the sweep stops
+    instead of counting it as a failed configuration."""
+    from lab28.runs.lifecycle import train_run
+    from lab28.training.trainer import TrainingInterrupted
+    from lab28.workloads import get_workload
+
+    workload = get_workload(sweep.workload)
+    config = trial_config(workload, sweep.config, values)
+    if not config.train.threads:
+        config.train.threads = sweep.threads
+    try:
+        # No figures: a sweep's report reads the study; `lab28 report` on a run folder draws them on demand.
+        return train_run(workload, config, parent, name, overwrite=overwrite, draw_figures=False,
+                         progress_label=name, on_epoch=on_epoch)
+    except Lab28Error as exc:
+        # The run folder has recorded the interrupt and turned it into one line; the sweep must still stop.
+        if isinstance(exc.__context__, (KeyboardInterrupt, TrainingInterrupted)):
+            raise KeyboardInterrupt from None
+        raise
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
+
+
 def _heartbeat(trial, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_S):
         with contextlib.suppress(Exception):  # a missed beat is retried; the run itself must not fail over it
@@ -389,14 +437,23 @@ def _heartbeat(trial, stop: threading.Event) -> None:
 
 def _pruning_callback(sweep: Sweep, trial, pruned: list[str]):
     """on_epoch for a trial's run: report the objective; a pruning decision ends the run like early stopping."""
+    from optuna.exceptions import UpdateFinishedTrialError
 
     def on_epoch(row: dict) -> str | None:
         value = row.get(sweep.objective)
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             return None
         epoch = int(row["epoch"])
-        trial.report(value, epoch)
-        if trial.should_prune():
+        try:
+            trial.report(value, epoch)
+            prune = trial.should_prune()
+        except UpdateFinishedTrialError:  # another worker took this trial for lost: it no longer counts
+            return "stopped: the sweep's study has marked this trial failed (taken for lost)"
+        except Exception as exc:  # the database is unreachable for a moment: train on, without pruning
+            print(f"[trial-{trial.number:04d}] warning: could not report epoch {epoch} to the study: "
+                  f"{one_line(exc, 200)}", flush=True)
+            return None
+        if prune:
             pruned.append(f"pruned by the sweep ({sweep.pruner} pruner) after epoch {epoch}")
             return pruned[-1]
         return None
@@ -418,21 +475,25 @@ def run_sweep(workload, dataset: str, config, space: SearchSpace, trials: int, o
               study: str | None = None, storage: str | None = None, pruner: str = "median", jobs: int = 1,
               repeat_best: int = 0, seeds: tuple[int, ...] = (1, 2, 3), command: str = "") -> Path:
     """`lab28 sweep`: run (or continue) the trials, then the repeats if asked, then the report; the sweep folder."""
+    from lab28.runs.sweep_repeats import check_seeds, run_repeats
+
     if isinstance(repeat_best, bool) or not isinstance(repeat_best, int) or repeat_best < 0:
         raise Lab28Error(f"--repeat-best must be a whole number >= 0, got {repeat_best!r}")
+    if repeat_best:
+        check_seeds(list(seeds))
     sweep = prepare(workload, dataset, config, space, trials, out, study=study, storage=storage, pruner=pruner,
                     jobs=jobs, command=command)
     run_trials(sweep, jobs)
     optuna_study = load_study(sweep)
-    done = sum(finished(t) for t in optuna_study.get_trials(deepcopy=False))
-    if repeat_best and done < sweep.trials:
-        print(f"{done} of {sweep.trials} trials have finished (others still run elsewhere): the repeats wait for "
-              "all of them; run the command again later", flush=True)
-    elif repeat_best:
-        from lab28.runs.sweep_repeats import run_repeats
-
-        run_repeats(sweep, optuna_study, repeat_best, list(seeds), jobs)
-    write_report(sweep.folder, optuna_study)
+    try:
+        done = sum(finished(t) for t in optuna_study.get_trials(deepcopy=False))
+        if repeat_best and done < sweep.trials:
+            print(f"{done} of {sweep.trials} trials have finished (others still run elsewhere): the repeats wait "
+                  "for all of them; run the command again later", flush=True)
+        elif repeat_best:
+            run_repeats(sweep, optuna_study, repeat_best, list(seeds), jobs)
+    finally:  # the trials' report, also when the repeats could not run
+        write_report(sweep.folder, optuna_study)
     return sweep.folder
 
 

@@ -8,17 +8,19 @@ configurations were re-run over several seeds, repeats.json. The study itself is
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from lab28.errors import Lab28Error
 from lab28.runs.files import LIST, NUMBER, TEXT, check_fields, read_run_json
-from lab28.runs.sweep_space import Param, param_from_record
+from lab28.runs.sweep_space import DIRECTIONS, Param, param_from_record
 
-DIRECTIONS = ("maximize", "minimize")
+# Where a trial's run folder may be: what lab28 sweep names it (a study is shared: its attributes are not trusted).
+RUN_NAME = re.compile(r"trials/trial-\d{4,}(-\d+)?")
 SWEEP_SPEC = {"dataset": TEXT, "preset": TEXT, "objective": TEXT, "direction": TEXT, "trials": NUMBER,
               "study": TEXT, "storage": TEXT, "space": LIST, "overrides": {}, "command": TEXT}
 GROUP_SPEC = {"label": TEXT, "trial": (NUMBER, None), "params": {}, "runs": LIST}
@@ -92,8 +94,7 @@ def _trials(study, direction: str, space: list[Param]) -> list[FrozenTrial]:
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
     for t in trials:
         run = t.user_attrs.get("run")
-        if run is not None and not (isinstance(run, str) and run and not PurePosixPath(run).is_absolute()
-                                    and ".." not in PurePosixPath(run).parts):
+        if run is not None and not (isinstance(run, str) and RUN_NAME.fullmatch(run)):
             raise Lab28Error(f"study {name!r}: trial {t.number}'s run must be a folder inside the sweep, "
                              f"found {run!r}")
         for p in space:

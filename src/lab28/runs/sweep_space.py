@@ -48,12 +48,6 @@ class Param:
             return trial.suggest_int(self.path, int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
         return trial.suggest_categorical(self.path, list(self.choices))
 
-    def first_value(self):
-        """A value inside the space, for checking that the config accepts this path before anything runs."""
-        if self.kind == "categorical":
-            return self.choices[0]
-        return int(self.low) if self.kind == "int" else float(self.low)
-
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["choices"] = list(self.choices) if self.choices is not None else None
