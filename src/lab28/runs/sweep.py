@@ -40,8 +40,10 @@ SWEEP_FILE, REPEATS_FILE = "sweep.json", "repeats.json"
 PRUNERS = ("median", "halving", "none")
 HEARTBEAT_S = 30.0  # how often a running trial says it is alive
 STALE_AFTER_S = 300.0  # a trial silent this long on another machine is taken for lost (its worker died)
-# The fields of sweep.json that make two sweeps the same search (the number of trials may grow between runs).
-IDENTITY = ("workload", "dataset", "config", "space", "objective", "direction")
+# The fields of sweep.json that make two sweeps the same search (the number of trials may grow between runs). The
+# base config counts by its preset and the values fixed away from it: a later lab28 whose config has more fields
+# (at their defaults) still continues the same sweep.
+IDENTITY = ("workload", "dataset", "preset", "overrides", "space", "objective", "direction")
 
 
 @dataclass
