@@ -77,18 +77,26 @@ def png_size(data: bytes) -> tuple[int, int] | None:
 
 def _figure(m: re.Match, base: Path) -> str:
     """One cell of a figure row: the image and its alt text as the caption."""
-    path = base / m.group(2)
-    size = png_size(path.read_bytes()) if path.is_file() else None
+    data = _read_figure(base / m.group(2))
+    size = png_size(data) if data is not None else None
     wide = size is not None and size[1] > 0 and size[0] / size[1] >= WIDE_ASPECT
-    return (f'<figure{" class=wide" if wide else ""}>{_image(m, base)}'
+    return (f'<figure{" class=wide" if wide else ""}>{_image_tag(m, data)}'
             f"<figcaption>{html.escape(m.group(1))}</figcaption></figure>")
 
 
+def _read_figure(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
 def _image(m: re.Match, base: Path) -> str:
-    path = base / m.group(2)
-    if not path.is_file():
+    return _image_tag(m, _read_figure(base / m.group(2)))
+
+
+def _image_tag(m: re.Match, data: bytes | None) -> str:
+    """The image inlined as a data URI (one self-contained page), or a note where the file is missing."""
+    if data is None:
         return f"<em>[missing figure {html.escape(m.group(2))}]</em>"
-    return f'<img alt="{html.escape(m.group(1))}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
+    return f'<img alt="{html.escape(m.group(1))}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
 
 def _inline(text: str, base: Path) -> str:

@@ -222,8 +222,8 @@ def fit(
     optimizer = make_optimizer(model, config, device, capturable=use_graph)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     start_epoch = resume["epoch"] + 1 if resume is not None else 1
-    if epoch_data is not None:
-        train_data = epoch_data(start_epoch)
+    if epoch_data is not None and start_epoch <= config.epochs and not (resume or {}).get("stopped"):
+        train_data = epoch_data(start_epoch)  # a run that has stopped trains no further: no data to make
     steps = steps_per_epoch(train_data[0].shape[0], config.batch_size)
     scheduler = make_scheduler(optimizer, config, steps)
     stopper = EarlyStopping(config.early_stopping)
