@@ -176,10 +176,12 @@ def test_two_workers_sharing_one_sqlite_study_run_exactly_n_trials(tmp_path, cap
     assert len(trials_of(tmp_path)) == 5
 
 
-def _running_trial(tmp_path: Path, timeout: float = 120.0):
+def _running_trial(tmp_path: Path, sweep: subprocess.Popen, timeout: float = 120.0):
     """The first trial that is running with its worker's pid recorded (polls the study)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if sweep.poll() is not None:
+            raise AssertionError(f"the sweep ended (exit {sweep.returncode}) before a trial could be killed")
         if (tmp_path / "out" / "gsn-sweep" / "study.db").is_file():
             try:
                 running = [t for t in trials_of(tmp_path) if t.state.name == "RUNNING" and "pid" in t.user_attrs
@@ -193,14 +195,17 @@ def _running_trial(tmp_path: Path, timeout: float = 120.0):
 
 
 def test_a_worker_killed_mid_trial_is_replaced_when_the_command_runs_again(tmp_path):
-    args = sweep_args(tmp_path, 3, "--epochs", "12", "--jobs", "2")  # trials long enough to be killed mid-run
+    # Trials of 60 epochs with early stopping out of reach: several seconds each (a tiny epoch takes ~0.1 s), so
+    # the poll below finds one mid-run even on a loaded machine.
+    args = sweep_args(tmp_path, 3, "--epochs", "60", "--patience", "100", "--jobs", "2")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    sweep = subprocess.Popen([sys.executable, "-m", "lab28.cli", *args], env=env, stdout=subprocess.PIPE,
+    # progress lines go nowhere: an unread pipe that fills would stall the workers
+    sweep = subprocess.Popen([sys.executable, "-m", "lab28.cli", *args], env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
     try:
-        victim = _running_trial(tmp_path)
+        victim = _running_trial(tmp_path, sweep)
         os.kill(victim.user_attrs["pid"], signal.SIGKILL)
-        out, err = sweep.communicate(timeout=120)
+        _, err = sweep.communicate(timeout=120)
     finally:
         if sweep.poll() is None:
             sweep.kill()
