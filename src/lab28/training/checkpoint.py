@@ -70,6 +70,8 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu", resumable: b
             state = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # torch raises many types for damaged or refused files
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "Unsupported operand" in str(exc):  # bytes that are no pickle at all (a text file, say): nothing refused
+            raise Lab28Error(f"{path}: not a lab28 checkpoint (not a file torch.save wrote)") from None
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             raise Lab28Error(f"{path}: refused checkpoint: it holds Python objects other than tensors and plain "
                              f"data ({first_line[:120]}); lab28 never loads those") from None
