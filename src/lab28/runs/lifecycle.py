@@ -1,6 +1,7 @@
 """The run lifecycle, written once for every workload: a new run, a resumed one, a finished or failed one.
 
-    train_run:  check every setting -> seed, build the model, load the data -> create and lock the folder ->
+    train_run:  check every setting -> seed, build the model, load the data, start weights (an earlier run's with
+                train.init_from, else the workload's) -> create and lock the folder ->
                 config.json, env.json, data.json -> fit -> best weights -> the workload's final artefacts
                 -> figures -> status finished (and, for --overwrite, the swap into place)
     resume_run: lock the folder -> its config and last.pt -> the same data -> fit from where it stopped -> ...
@@ -21,6 +22,7 @@ from lab28.io_utils import atomic_write_json
 from lab28.runinfo import environment, use_threads
 from lab28.runs.files import read_unfinished_run
 from lab28.runs.folder import RunFolder, check_run_name
+from lab28.runs.init_from import start_from_weights
 from lab28.training.checkpoint import load_checkpoint
 from lab28.training.trainer import fit
 
@@ -45,8 +47,13 @@ def train_run(workload, config, out_dir: str | Path, name: str, overwrite: bool 
         model = workload.build_model(config)
     except ValueError as exc:
         raise Lab28Error(f"bad configuration: {exc}") from None
+    if config.train.init_from:
+        # The earlier run's weights replace the random start, so the data-dependent start must not run over them.
+        start_from_weights(config, model)
+        config.train.init_from = str(Path(config.train.init_from).resolve())  # as recorded: from any directory
     data = data if data is not None else workload.load_data(config)
-    workload.prepare_model(model, config, data)
+    if not config.train.init_from:
+        workload.prepare_model(model, config, data)
     folder = RunFolder.create(out_dir, name, overwrite=overwrite)
     run_dir = folder.path
     config.train.threads = use_threads(config.train.threads)
@@ -93,8 +100,10 @@ def resume_run(run_dir: str | Path, finish: bool = False, draw_figures: bool = T
 def _train_and_finalize(workload, run_dir: Path, config, model, data, device, precision: str, draw_figures: bool,
                         resume: dict | None, on_epoch, progress_label: str | None = None) -> None:
     task = workload.task(config)
-    print(f"[{run_dir.name}] {workload.start_line(config, model, data)} device={device} precision={precision}",
-          flush=True)
+    start = workload.start_line(config, model, data)
+    if config.train.init_from:
+        start += f" init_from={config.train.init_from}"
+    print(f"[{run_dir.name}] {start} device={device} precision={precision}", flush=True)
     logger = workload.epoch_logger(run_dir, config)
     callbacks = [c for c in (logger.epoch if logger is not None else None, on_epoch) if c is not None]
     try:

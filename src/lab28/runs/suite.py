@@ -12,6 +12,7 @@ from lab28.errors import Lab28Error
 from lab28.parallel import check_jobs, run_in_workers, share_threads
 from lab28.runs.files import read_run_json, suite_run_names
 from lab28.runs.folder import RunFolder, check_run_name
+from lab28.runs.init_from import check_init_from
 from lab28.runs.lifecycle import train_run
 from lab28.runs.report import write_suite_report
 
@@ -38,6 +39,7 @@ def run_suite(workload, runs: list[tuple[str, object]], out_dir: str | Path, nam
     for run_name, config in runs:  # every run's own config, before the suite folder exists
         check_run_name(run_name)
         workload.check_config(config)
+        check_init_from(workload, config)
     data = workload.load_data(runs[0][1])  # the runs differ in model or task, never in data
     folder = RunFolder.create(out_dir, name)
     suite_dir = folder.path

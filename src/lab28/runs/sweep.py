@@ -107,6 +107,11 @@ def prepare(workload, dataset: str, config, space: SearchSpace, trials: int, out
     base = workload.config_from_dict(config.to_dict())
     if getattr(base.data, "path", ""):  # absolute, so that every worker and a later run find the same data
         base.data.path = str(Path(base.data.path).resolve())
+    if base.train.init_from:  # the same for the start weights, checked once here rather than by every trial
+        from lab28.runs.init_from import check_init_from
+
+        check_init_from(workload, base)
+        base.train.init_from = str(Path(base.train.init_from).resolve())
     tree = base.to_dict()
     objective = space.objective or base.train.early_stopping.monitor
     _check_objective(workload, base, objective)

@@ -23,6 +23,9 @@ class TrainConfig:
     scheduler: str = "none"  # none (constant lr) | cosine (to 0 over `epochs`) | onecycle; stepped every batch
     warmup_epochs: float = 0.0  # linear warm-up from lr/10 before the schedule (epochs, may be fractional)
     seed: int = 1  # torch.manual_seed: weights, shuffling and augmentation all follow from it
+    # An earlier run's folder or a lab28 .pt file whose model weights replace the random start ("" = random start;
+    # lab28.runs.init_from). Only the weights: optimizer, schedule and epochs start afresh.
+    init_from: str = ""
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware has it, else fp32)
     channels_last: bool = True  # faster convolutions on CPU and tensor-core GPUs
@@ -76,6 +79,8 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "scheduler": ("train.scheduler", "none | cosine | onecycle (stepped every batch)"),
     "warmup-epochs": ("train.warmup_epochs", "linear warm-up (epochs, may be fractional)"),
     "seed": ("train.seed", "torch.manual_seed for weights, shuffling and augmentation"),
+    "init-from": ("train.init_from", "start from the weights of an earlier run: its folder or a .pt checkpoint "
+                                     "(model weights only; optimizer, schedule and epochs start afresh)"),
     "device": ("train.device", "auto | cpu | cuda | cuda:N | mps"),
     "precision": ("train.precision", "auto | fp32 | bf16 | fp16"),
     "channels-last": ("train.channels_last", "channels_last memory format (true/false)"),
