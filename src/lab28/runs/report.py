@@ -3,8 +3,9 @@ the page.
 
 report.md, top to bottom: the title; a banner when a run used the workload's demonstration preset (it is not the
 experiment, and which command runs the experiment); the summary (the workload's: the best setting or model, its key
-numbers, the chance level), with the workload's introduction (data, test set) and the environment line; a table of
-contents linking every `##` section; the workload's sections (tables, notes, figures); every run's configuration.
+numbers, the chance level), with the workload's introduction (data, test set), the runs that started from an earlier
+run's weights, and the environment line; a table of contents linking every `##` section; the workload's sections
+(tables, notes, figures); every run's configuration.
 report.html beside it is the same page with the figures inlined (lab28.html_report), one file to share. Nothing is
 written until every input has been read and checked (the workload's report_page reads the suite through
 lab28.runs.files.read_suite), so a bad run folder leaves no half-written report.
@@ -37,7 +38,7 @@ def write_suite_report(workload, suite_dir: str | Path) -> Path:
     page = workload.report_page(Path(suite_dir))
     suite = page.suite
     lines = [f"# {page.title}", "", *demo_banner(workload, suite.configs)]
-    lines += ["## Summary", "", *page.summary, "", *page.intro]
+    lines += ["## Summary", "", *page.summary, "", *page.intro, *start_lines(suite.configs)]
     env = next((s["env"] for s in suite.summaries.values() if s["env"]), {})
     if env:
         lines += [environment_line(env), ""]
@@ -65,6 +66,23 @@ def demo_banner(workload, configs: dict[str, dict]) -> list[str]:
             f"Few images and epochs: its numbers show the pipeline at work and a model learning, not what the "
             f"experiment reaches. "
             f"The experiment: {command}.", ""]
+
+
+def start_lines(configs: dict[str, dict]) -> list[str]:
+    """Which runs started from an earlier run's weights (train.init_from), one line per source: their numbers are
+    those of a fine-tuning, not of training from a random start."""
+    sources: dict[str, list[str]] = {}
+    for name, config in configs.items():
+        train = config.get("train")
+        source = train.get("init_from") if isinstance(train, dict) else None
+        if isinstance(source, str) and source:
+            sources.setdefault(source, []).append(name)
+    lines = []
+    for source, names in sources.items():
+        which = "Every run" if len(names) == len(configs) else f"Run{'s' * (len(names) > 1)} {', '.join(names)}"
+        lines += [f"{which} started from the weights of `{source}` (train.init_from); optimizer, schedule and "
+                  "epochs started afresh.", ""]
+    return lines
 
 
 def table_of_contents(lines: list[str]) -> list[str]:
