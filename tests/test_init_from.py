@@ -155,6 +155,28 @@ def test_a_source_this_run_cannot_start_from_is_one_line_before_any_folder(sourc
     assert not out.exists() and not (tmp_path / "pwned").exists()
 
 
+def test_a_pt_file_gives_its_average_where_it_holds_one_and_without_a_config_is_judged_by_its_weights(
+        source, tmp_path):
+    from lab28.errors import Lab28Error
+    from lab28.runs.init_from import start_from_weights
+    from lab28.workloads.gsn.config import config_from_dict
+    from lab28.workloads.gsn.experiment import build_model
+
+    best = load_checkpoint(source / "best.pt")
+    raw = {key: torch.zeros_like(value) for key, value in best["model"].items()}  # what last.pt trained
+    torch.save({"format": 2, "model": raw, "average": {"weights": best["model"], "updates": 1, "decay": 0.99}},
+               tmp_path / "last.pt")
+    config = config_from_dict(best["config"])
+    config.train.init_from = str(tmp_path / "last.pt")
+    model = build_model(config)
+    start_from_weights(config, model)
+    assert all(torch.equal(model.state_dict()[key], value) for key, value in best["model"].items())
+    config.model.hidden = 8
+    with pytest.raises(Lab28Error, match="last.pt: its weights do not fit this run's model 'compact-cnn': "
+                                         r"2 tensors missing \(first 'hidden.0.weight'\)"):
+        start_from_weights(config, build_model(config))
+
+
 def test_weights_of_another_workload_are_refused(source, tmp_path, capsys):
     out = tmp_path / "runs"
     assert main(["train", "fashion-mnist", "--preset", "quick", "--init-from", str(source), "--out", str(out)]) == 2
