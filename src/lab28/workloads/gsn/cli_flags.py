@@ -10,7 +10,7 @@ import argparse
 from lab28.runs.config import checked
 from lab28.config_io import add_config_flags, apply_config_flags, load_config_file
 from lab28.errors import Lab28Error
-from lab28.workloads.gsn.config import PRESETS, GSNRunConfig, config_from_dict, preset
+from lab28.workloads.gsn.config import PRESETS, PRESETS_NEEDING_DATA, GSNRunConfig, config_from_dict, preset
 from lab28.training.config import TRAIN_FLAGS
 
 # flag -> (config path, help text with unit). The flag names are the field names; `--data` is data.path.
@@ -48,7 +48,8 @@ FLAGS.update(TRAIN_FLAGS)  # epochs, batch size, optimizer, ... shared with ever
 
 
 SUITE_LIST_KEY = "settings"  # suite.json lists the settings' runs under this key
-PRESET_HELP = "lab: the lab protocol (default); quick: a small synthetic set and few epochs"
+PRESET_HELP = ("lab: the lab protocol (default); quick: a small synthetic set and few epochs; free: our own "
+               "architecture on fresh synthetic images every epoch (docs/gsn.md)")
 
 
 def add_run_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
@@ -86,8 +87,8 @@ def config_from_args(args: argparse.Namespace, dataset: str = "gsn") -> GSNRunCo
     cfg = apply_run_flags(cfg, args)
     if args.synth:
         cfg.data.path = ""
-    elif args.preset == "lab" and not cfg.data.path and not args.config:
-        raise Lab28Error("the lab preset needs --data DIR (a GSN folder) or --synth for synthetic data")
+    elif args.preset in PRESETS_NEEDING_DATA and not cfg.data.path and not args.config:
+        raise Lab28Error(f"the {args.preset} preset needs --data DIR (a GSN folder) or --synth for synthetic data")
     return checked(cfg)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from lab28.errors import Lab28Error
 from lab28.workloads.base import ModuleWorkload, RunData
 from lab28.workloads.gsn import experiment
-from lab28.workloads.gsn.config import config_from_dict, preset as config_preset
+from lab28.workloads.gsn.config import PRESETS_NEEDING_DATA, config_from_dict, preset as config_preset
 from lab28.workloads.gsn.loader import GSNData
 from lab28.workloads.gsn.synthetic_track import SYNTH_VAL_NAME, SyntheticEpochs, synthetic_validation, track_words
 from lab28.workloads.gsn.task import GSNTask
@@ -81,8 +81,8 @@ class GSNWorkload(ModuleWorkload):
             config.data.path = ""  # generated: data.synth_n images from data.synth_seed
         elif data is not None:
             config.data.path = str(data)
-        elif preset == "lab":  # as on the command line: synthetic data only when asked for
-            raise Lab28Error("the lab preset needs data=DIR (a GSN folder) or synth=True for synthetic data")
+        elif preset in PRESETS_NEEDING_DATA:  # as on the command line: synthetic data only when asked for
+            raise Lab28Error(f"the {preset} preset needs data=DIR (a GSN folder) or synth=True for synthetic data")
 
 
 WORKLOAD = GSNWorkload()
