@@ -69,7 +69,7 @@ def test_a_model_of_another_workload_is_refused(asked, workload):
 
 
 def test_unknown_model_lists_the_choices():
-    with pytest.raises(Lab28Error, match="unknown model 'resnet-9000'; choose one of: compact-cnn, shape-classifier"):
+    with pytest.raises(Lab28Error, match="unknown model 'resnet-9000'; choose one of: compact-cnn, counting-resnet, shape-classifier"):
         create_model("resnet-9000", workload="gsn")
 
 
@@ -91,3 +91,12 @@ def test_compact_cnn_is_small_and_pools_over_positions():
     x[0, 0, 4:11, 4:11] = 1.0  # a 7x7 square ...
     moved = torch.roll(x, shifts=(8, 4), dims=(2, 3))  # ... moved by multiples of the network's stride (4), away from the border
     assert torch.allclose(model.features(x), model.features(moved), atol=1e-5)
+
+
+def test_counting_resnet_is_a_few_hundred_thousand_weights_ending_in_a_pool():
+    """The free architecture: under half a million weights (the lab model has 12.9 million), 128 pooled features
+    per image whatever the batch, read by the lab model's heads."""
+    model = create_model("counting-resnet", workload="gsn").eval()
+    assert 400_000 < count_parameters(model) < 500_000
+    features = model.features(torch.rand(3, 1, 28, 28))
+    assert features.shape == (3, 128) and (features >= 0).all()

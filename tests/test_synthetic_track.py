@@ -167,3 +167,24 @@ def test_the_report_names_the_track_and_shows_the_gap(small_gsn, tmp_path):
     assert ("Track: synthetic (128 fresh synthetic images per epoch, real fraction 0); validation on real images."
             in report)
     assert "## Sim-to-real gap (synthetic track)" in report and (suite / "figures" / "sim_to_real_gap.png").is_file()
+
+
+def test_the_free_preset_trains_counting_resnet_on_the_synthetic_track(small_gsn, tmp_path):
+    """`--preset free`: lab28's own architecture on fresh synthetic images with a tenth of real ones; a short
+    version of it learns (the training loss drops) and validates on the real rows."""
+    out = tmp_path / "runs"
+    assert main(["train", "--data", str(small_gsn), "--preset", "free", "--val-size", "20", "--synth-per-epoch",
+                 "256", "--synth-val-size", "32", "--epochs", "3", "--threads", "1", "--device", "cpu",
+                 "--out", str(out), "--name", "free"]) == 0
+    config = json.loads((out / "free" / "config.json").read_text())
+    assert config["preset"] == "free" and config["model"]["name"] == "counting-resnet"
+    assert config["data"]["track"] == "synthetic" and config["data"]["real_fraction"] == 0.1
+    rows = _metrics(out / "free")
+    assert len(rows) == 3 and float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    assert "val_synth_accuracy" in rows[0]
+
+
+def test_the_free_preset_needs_a_data_set_or_synth(tmp_path, capsys):
+    assert main(["train", "gsn", "--preset", "free", "--out", str(tmp_path / "runs")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "the free preset needs --data DIR")
+    assert not (tmp_path / "runs").exists()
