@@ -1,0 +1,97 @@
+"""The GSN models side by side: weights, multiply-adds, training and evaluation throughput, in one process.
+
+Each registered GSN model trains through lab28's own step (lab28.training.trainer.run_epoch) with the config of
+the preset that uses it (shape-classifier: lab, compact-cnn: quick, counting-resnet: free), on the same synthetic
+images; evaluation is a forward pass in eval mode at the preset's evaluation batch. Timings of one run on one
+machine compare with each other, not with another machine's.
+
+    python benchmarks/gsn_models.py [--steps 40] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from common import save_result, sync
+from train_throughput import time_lab28
+
+from lab28.models import create_model
+from lab28.models.registry import count_parameters
+from lab28.training.device import resolve_device
+from lab28.workloads.gsn.config import preset
+from lab28.workloads.gsn.synthetic_track import generated
+from lab28.workloads.gsn.task import GSNTask
+
+PRESET_OF_MODEL = {"shape-classifier": "lab", "compact-cnn": "quick", "counting-resnet": "free"}
+
+
+def multiply_adds(model: torch.nn.Module) -> int:
+    """Multiply-adds of one 28x28 image through the model's convolutions and linear layers (forward pass)."""
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        if isinstance(module, torch.nn.Conv2d):
+            total += output[0].numel() * module.in_channels // module.groups * module.kernel_size[0] * \
+                module.kernel_size[1]
+        elif isinstance(module, torch.nn.Linear):
+            total += module.in_features * module.out_features
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (torch.nn.Conv2d,
+                                                                                      torch.nn.Linear))]
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, 1, 28, 28))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+def eval_throughput(model, task, images, counts, device, batch: int) -> float:
+    model = model.to(device).to(memory_format=torch.channels_last).eval()
+    x, _ = task.prepare_batch(images.to(device), counts.to(device), train=False)
+    x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        model(x[:batch])  # warm-up
+        sync(device)
+        t0 = time.perf_counter()
+        for start in range(0, len(x), batch):
+            model(x[start:start + batch])
+        sync(device)
+    return len(x) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=40, help="timed training steps per model")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device("auto")
+    images, counts = generated(max(2000, args.steps * 128), seed=0)
+    results = {}
+    for name, preset_name in PRESET_OF_MODEL.items():
+        cfg = preset(preset_name, "joint")
+        task = GSNTask(cfg.task, cfg.augment)
+        torch.manual_seed(1)
+        model = create_model(name, workload="gsn")
+        train, mode = time_lab28(model, task, cfg.train, images, counts, device, args.steps)
+        results[name] = {"preset": preset_name, "parameters": count_parameters(model),
+                         "multiply_adds": multiply_adds(create_model(name, workload="gsn")),
+                         "batch_size": cfg.train.batch_size, "train_img_per_s": train, "mode": mode,
+                         "eval_img_per_s": eval_throughput(model, task, images, counts, device,
+                                                           cfg.train.eval_batch_size)}
+    print(f"GSN models, device {device} ({results[name]['mode']}), {torch.get_num_threads()} CPU threads")
+    print(f"  {'model':17s} {'preset':7s} {'weights':>11s} {'MACs/img':>10s} {'batch':>5s} {'train img/s':>12s} "
+          f"{'eval img/s':>11s}")
+    for name, r in results.items():
+        print(f"  {name:17s} {r['preset']:7s} {r['parameters']:11,d} {r['multiply_adds'] / 1e6:9.1f}M "
+              f"{r['batch_size']:5d} {r['train_img_per_s']:12.1f} {r['eval_img_per_s']:11.1f}")
+    save_result("gsn_models", {"models": results, "steps": args.steps})
+
+
+if __name__ == "__main__":
+    main()
