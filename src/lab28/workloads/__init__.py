@@ -12,7 +12,7 @@ from lab28.data.specs import IDX_DATASETS
 
 # workload name -> the modules whose import registers its models (a new model: one file, named here)
 MODEL_MODULES = {"gsn": ("lab28.workloads.gsn.models", "lab28.workloads.gsn.compact"),
-                 "classify": ("lab28.workloads.classify.models",)}
+                 "classify": ("lab28.workloads.classify.models", "lab28.workloads.classify.small_resnet")}
 
 
 def import_models() -> None:
