@@ -7,13 +7,16 @@ layer read out the 10 logits. With widths 32/64/192: 888,682 parameters.
 
 Why this shape (the layout of the Myrtle/airbench ResNet-9 that trains CIFAR-10 fast, scaled to 28x28):
 - The seed's three trunks end in a 1152 -> 256 MLP (300k of their ~440k parameters) and have no residual paths; the
-  best small Fashion-MNIST results (DenseNet-BC 768K, 95.4% test; wide ResNets above 96%) are all deep residual or
-  dense convolution stacks with a global pool, where the parameters sit in convolutions.
+  best Fashion-MNIST results (DenseNet-BC 768K at 95.4% test; wide ResNets, larger, at 96.3-96.7%) are all deep
+  residual or dense convolution stacks with a global pool, where the parameters sit in convolutions.
 - A weight at 7x7 costs 49 multiply-adds per image, one at 28x28 costs 784: the width goes where it is cheap (192 maps
-  in the last stage hold 75% of the weights), the 28x28 stage stays narrow (32 maps). On the 2-core CPU one training
+  in the last stage hold 87% of the weights), the 28x28 stage stays narrow (32 maps). On the 2-core CPU one training
   step of 128 images runs at ~1/3 of simple-cnn's speed for about twice its depth of convolutions.
-- Pooling after the conv rather than strided convs: each downsampling step keeps the strongest response of a 2x2
-  window that the conv saw at full resolution (fine texture tells Shirt from T-shirt/top).
+- Pooling after the conv rather than strided convs (as in ResNet-9): each downsampling step keeps the strongest
+  response of a 2x2 window that the conv computed at the finer resolution, instead of skipping three of four positions.
+- Widths 32/64/192 rather than 32/64/128 (482,154 parameters, 1.2-1.4x faster per step on the CPU): level after short CPU runs
+  (docs/fashion-mnist.md); the larger one is the bet for the 100-epoch run, where capacity rather than early speed
+  decides.
 
 Returns raw logits (N x 10); the task owns the softmax and the loss.
 """
