@@ -13,7 +13,7 @@ from lab28.data.specs import IDX_DATASETS
 # workload name -> the modules whose import registers its models (a new model: one file, named here)
 MODEL_MODULES = {"gsn": ("lab28.workloads.gsn.models", "lab28.workloads.gsn.compact",
                           "lab28.workloads.gsn.counting_resnet"),
-                 "classify": ("lab28.workloads.classify.models",)}
+                 "classify": ("lab28.workloads.classify.models", "lab28.workloads.classify.small_resnet")}
 
 
 def import_models() -> None:

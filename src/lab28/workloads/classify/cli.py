@@ -12,6 +12,7 @@ from lab28.errors import Lab28Error
 from lab28.workloads.classify.config import PRESETS, FashionRunConfig, config_from_dict, preset
 from lab28.runs.config import checked
 from lab28.config_io import add_config_flags, apply_config_flags, load_config_file
+from lab28.models import available_models
 from lab28.workloads.classify.models import FASHION_MODELS
 from lab28.training.config import TRAIN_FLAGS
 
@@ -35,7 +36,8 @@ FLAGS: dict[str, tuple[str, str]] = {
     "tensorboard": ("tensorboard", "write TensorBoard event files into RUN/tensorboard (true/false)"),
 }
 FLAGS.update(TRAIN_FLAGS)  # epochs, batch size, optimizer, ... shared with every workload
-PRESET_HELP = "seed: the seed report's recipe; best: our recipe (default); quick: 300 images, 2 epochs"
+PRESET_HELP = ("seed: the seed report's recipe; best: our recipe (default); quick: 300 images, 2 epochs; "
+               "small-resnet: the small-resnet model for 100 epochs")
 
 
 SUITE_LIST_KEY = "runs"  # suite.json lists the models' runs under this key
@@ -49,8 +51,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `lab28 train fashion-mnist` (one model); the engine adds --out, --name, --overwrite, --resume."""
-    parser.add_argument("--model", help=f"model from the registry ({', '.join(FASHION_MODELS)}) "
-                                         "[default: simple-cnn, or the --config file's]")
+    parser.add_argument("--model", help=f"model from the registry ({', '.join(available_models('classify'))}) "
+                                         "[default: the preset's (simple-cnn; small-resnet for --preset "
+                                         "small-resnet), or the --config file's]")
     _add_common(parser)
 
 

@@ -13,12 +13,15 @@ from lab28.runs.config import RunConfig
 from lab28.training.config import TrainConfig
 from lab28.training.early_stopping import EarlyStoppingConfig
 
-PRESETS = ("seed", "best", "quick")
+PRESETS = ("seed", "best", "quick", "small-resnet")
+DEFAULT_MODEL = "simple-cnn"
+# A preset built around one model trains it unless a model is named (--model / model=...); the others train simple-cnn.
+PRESET_MODELS = {"small-resnet": "small-resnet"}
 
 
 @dataclass
 class FashionModelConfig:
-    name: str = "simple-cnn"  # simple-cnn | spatial-attention-cnn | gated-cnn (any registered classifier)
+    name: str = DEFAULT_MODEL  # simple-cnn | spatial-attention-cnn | gated-cnn | small-resnet (any registered classifier)
     dropout: float = 0.4  # dropout before the last linear layer (probability)
 
     def validate(self) -> None:
@@ -42,8 +45,10 @@ class FashionRunConfig(RunConfig):
         return FashionTask(self.task, dataset=self.data.dataset)
 
 
-def preset(name: str, model: str = "simple-cnn") -> FashionRunConfig:
-    """`seed`: the seed report's recipe, replicated; `best`: our recipe for these trunks; `quick`: a smoke run.
+def preset(name: str, model: str | None = None) -> FashionRunConfig:
+    """`seed`: the seed report's recipe, replicated; `best`: our recipe for these trunks; `quick`: a smoke run;
+    `small-resnet`: the long recipe for the small-resnet model. `model` (default: the preset's own, see PRESET_MODELS)
+    swaps the network and keeps the recipe.
 
     seed: AdamW 3e-4 (torch's default weight decay 0.01), batch 64, <= 100 epochs with early stopping on
     validation accuracy (patience 20), plain CE, hflip + vflip + rotation by up to 90 degrees on every image,
@@ -55,9 +60,13 @@ def preset(name: str, model: str = "simple-cnn") -> FashionRunConfig:
     best.pt still keeps the best validation epoch.
 
     quick: `best` on 300 training / 100 validation images for 2 epochs: a demo and test, not a result.
+
+    small-resnet: `best`'s optimizer, augmentations and label smoothing for 100 epochs (3 warm-up), head dropout 0.2,
+    on small-resnet: the run that is to reach 95.5% validation accuracy under 1M parameters (docs/fashion-mnist.md).
     """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {PRESETS}")
+    model = model if model is not None else PRESET_MODELS.get(name, DEFAULT_MODEL)
     cfg = FashionRunConfig(preset=name, model=FashionModelConfig(name=model))
     if name == "seed":
         cfg.model.dropout = 0.2  # the seed's flips and rotations already regularise hard; 0.4 made it underfit
@@ -77,6 +86,14 @@ def preset(name: str, model: str = "simple-cnn") -> FashionRunConfig:
     if name == "quick":
         cfg.data.train_size, cfg.data.val_size, cfg.data.test_size = 300, 100, 1000
         cfg.train.epochs, cfg.train.batch_size, cfg.train.warmup_epochs = 2, 32, 0.0
+    if name == "small-resnet":
+        # Global pooling leaves a 192-feature head with 1,930 weights: light dropout there; the augmentations, label
+        # smoothing and weight decay carry the regularisation (0.2 is a choice, not yet tuned).
+        cfg.model.dropout = 0.2
+        # 100 epochs, not `best`'s 35 (chosen for the seed trunks): the published Fashion-MNIST results near 95.5%
+        # (DenseNet-BC, wide ResNets) come from runs of 100-300 epochs. Patience stays above the epochs (see `best`).
+        cfg.train.epochs, cfg.train.warmup_epochs = 100, 3.0
+        cfg.train.early_stopping.patience = 150
     return cfg
 
 

@@ -82,7 +82,7 @@ class ClassifyWorkload(ModuleWorkload):
         summary = {**summary, "params": count_parameters(model)}
         return experiment.finalize_run(run_dir, config, model, task, data.source, summary, device, precision)
 
-    def make_preset(self, name: str, model: str = "simple-cnn"):
+    def make_preset(self, name: str, model: str | None = None):
         return config_preset(name, model)
 
     demo_preset = "quick"
