@@ -101,3 +101,19 @@ def test_cli_and_api_select_the_preset_and_its_model():
     assert (swapped.model.name, swapped.train.epochs, swapped.data.dataset) == ("simple-cnn", 100, "kmnist")
     _, config, name = train_config("fashion-mnist", preset="small-resnet", epochs=2)
     assert (name, config.model.name, config.train.epochs) == ("small-resnet", "small-resnet", 2)
+
+
+def test_a_suite_of_the_small_resnet_preset_trains_small_resnet_and_other_presets_the_seeds_three():
+    import argparse
+
+    from lab28.workloads.classify.cli import suite_runs
+    from lab28.workloads.classify.config import preset
+    from lab28.workloads.classify.models import FASHION_MODELS
+
+    def names(preset_name, models=None):
+        args = argparse.Namespace(preset=preset_name, models=models)
+        return [name for name, _ in suite_runs(args, preset(preset_name))]
+
+    assert names("small-resnet") == ["small-resnet"]
+    assert names("best") == list(FASHION_MODELS)
+    assert names("small-resnet", "simple-cnn,small-resnet") == ["simple-cnn", "small-resnet"]

@@ -182,6 +182,14 @@ def test_the_free_preset_trains_counting_resnet_on_the_synthetic_track(small_gsn
     rows = _metrics(out / "free")
     assert len(rows) == 3 and float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     assert "val_synth_accuracy" in rows[0]
+    # beside a protocol-track run of the lab model in one folder, the report tells the runs apart by track and model
+    assert main(["train", "--data", str(small_gsn), "--preset", "quick", "--model", "shape-classifier", "--val-size",
+                 "20", "--epochs", "1", "--threads", "1", "--device", "cpu", "--out", str(out),
+                 "--name", "protocol"]) == 0
+    assert main(["report", str(out)]) == 0
+    table = [line for line in (out / "report.md").read_text().splitlines() if line.startswith("| `")]
+    assert table[0].startswith("| `free` | synthetic | `counting-resnet` | joint |")
+    assert table[1].startswith("| `protocol` | protocol | `shape-classifier` | joint |")
 
 
 def test_the_free_preset_needs_a_data_set_or_synth(tmp_path, capsys):

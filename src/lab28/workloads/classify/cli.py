@@ -59,7 +59,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_suite_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `lab28 suite fashion-mnist`: several models with one recipe, then report.md."""
-    parser.add_argument("--models", default=",".join(FASHION_MODELS), help="comma-separated models to compare")
+    parser.add_argument("--models", help="comma-separated models to compare (default: the preset's own model for "
+                        f"a preset made for one, else the seed's three: {','.join(FASHION_MODELS)})")
     _add_common(parser)
 
 
@@ -87,7 +88,12 @@ def suite_runs(args: argparse.Namespace, config: FashionRunConfig) -> list[tuple
 
     from lab28.models import available_models
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    from lab28.workloads.classify.config import PRESET_MODELS
+
+    # A preset made for one model (small-resnet) compares that model; the others compare the seed's three.
+    chosen = args.models if args.models is not None else ",".join(
+        [PRESET_MODELS[args.preset]] if getattr(args, "preset", None) in PRESET_MODELS else FASHION_MODELS)
+    models = [m.strip() for m in chosen.split(",") if m.strip()]
     unknown = [m for m in models if m not in available_models("classify")]
     if not models or unknown:
         raise Lab28Error(f"--models: unknown {', '.join(unknown) or '(none given)'}; "

@@ -137,6 +137,31 @@ def model_line(configs: dict[str, dict]) -> list[str]:
     return [f"Model: {', '.join(shown)}.", ""]
 
 
+def run_recipes(configs: dict[str, dict]) -> dict[str, dict[str, str]]:
+    """The results table's leading columns where the runs differ in more than their setting (runs gathered from
+    several tracks or models into one folder, then `lab28 report FOLDER`): column -> run -> cell. The run's
+    folder name, its track (protocol: the training rows; synthetic: fresh synthetic images each epoch), its model
+    and the run it started from. A suite of the three settings of one recipe gets none of them."""
+    def track(config: dict) -> str:
+        data = config.get("data") if isinstance(config.get("data"), dict) else {}
+        return str(data.get("track", "protocol"))
+
+    def model(config: dict) -> str:
+        section = config.get("model") if isinstance(config.get("model"), dict) else {}
+        return f"`{section.get('name', '?')}`"
+
+    def start(config: dict) -> str:
+        train = config.get("train") if isinstance(config.get("train"), dict) else {}
+        source = train.get("init_from")
+        return f"`{Path(source).name}`" if isinstance(source, str) and source else "–"
+
+    columns = {"track": track, "model": model, "started from": start}
+    cells = {column: {name: describe(config) for name, config in configs.items()}
+             for column, describe in columns.items()}
+    differing = {column: values for column, values in cells.items() if len(set(values.values())) > 1}
+    return {"run": {name: f"`{name}`" for name in configs}, **differing} if differing else {}
+
+
 def report_page(suite_dir: str | Path) -> ReportPage:
     """The report's content; every input is read and checked first, so a bad one leaves nothing written."""
     suite = read_suite(suite_dir, find_runs, read_runs)
@@ -147,14 +172,16 @@ def report_page(suite_dir: str | Path) -> ReportPage:
     if data_info:
         intro += [f"Data: `{data_info['source']}` — {data_info['train_size']} training images, "
                   f"{data_info['val_size']} validation images ({data_info['val_first']} … {data_info['val_last']}).", ""]
+    recipes = run_recipes(suite.configs)
     lines = ["## Results (validation, best epoch)", "",
-              "| setting | λ | val loss | top-1 | macro F1 | macro P | macro R | pair acc. | RMSE | MAE | top-1 / RMSE with TTA | dead features | epochs (best) | runtime |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| " + "".join(f"{column} | " for column in recipes) + "setting | λ | val loss | top-1 | macro F1 | macro P | macro R | pair acc. | RMSE | MAE | top-1 / RMSE with TTA | dead features | epochs (best) | runtime |",
+              "|---|" + "---|" * len(recipes) + "---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, f in finals.items():
         v = f["val"]
         lam = f["lam"] if f["setting"] == "joint" else "–"
         lines.append(
-            f"| {SETTING_WORDS.get(f['setting'], f['setting'])} | {lam} | {_fmt(v['loss'])} | {_fmt(v['accuracy'])} | "
+            "| " + "".join(f"{cells[name]} | " for cells in recipes.values()) +
+            f"{SETTING_WORDS.get(f['setting'], f['setting'])} | {lam} | {_fmt(v['loss'])} | {_fmt(v['accuracy'])} | "
             f"{_fmt(v['macro_f1'])} | {_fmt(v['macro_precision'])} | {_fmt(v['macro_recall'])} | "
             f"{_fmt(v['pair_accuracy'])} | {_fmt(v['rmse'])} | {_fmt(v['mae'])} | "
             f"{_fmt(f['val_tta']['accuracy'])} / {_fmt(f['val_tta']['rmse'])} | {f['dead_feature_count']} / {f['feature_count']} | "
