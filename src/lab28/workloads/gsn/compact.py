@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from lab28.models.registry import register_model
-from lab28.workloads.gsn.models import ShapeClassifier
+from lab28.workloads.gsn.models import ShapeClassifier, classifier_on
 
 WIDTHS = (16, 32, 32, 64)
 STRIDES = (1, 2, 1, 2)
@@ -40,15 +40,8 @@ class CompactBackbone(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.convs(x).mean(dim=(2, 3))
 
-    def init_from_data(self, x: torch.Tensor) -> None:
-        """No data-dependent start: BatchNorm already centres every layer."""
-
 
 @register_model("compact-cnn", workload="gsn")
 def compact_cnn(head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
                 batchnorm: bool = False, hidden: int = 0) -> ShapeClassifier:
-    if fc_init != "default":  # a config error, checked before a run starts (see GSNModelConfig.validate)
-        raise ValueError(f"fc_init {fc_init!r} sets the start of the lab backbone's Linear; "
-                         "model 'compact-cnn' has none (use fc_init 'default')")
-    return ShapeClassifier(head=head, dropout=dropout, batchnorm=batchnorm, hidden=hidden,
-                           backbone=CompactBackbone(), features=CompactBackbone.features)
+    return classifier_on(CompactBackbone(), "compact-cnn", head, dropout, fc_init, batchnorm, hidden)

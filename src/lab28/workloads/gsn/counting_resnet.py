@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lab28.models.registry import register_model
-from lab28.workloads.gsn.models import ShapeClassifier
+from lab28.workloads.gsn.models import ShapeClassifier, classifier_on
 
 
 def _conv_bn(channels_in: int, channels_out: int, stride: int = 1) -> nn.Sequential:
@@ -56,15 +56,8 @@ class CountingResNetBackbone(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x).mean(dim=(2, 3))
 
-    def init_from_data(self, x: torch.Tensor) -> None:
-        """No data-dependent start: BatchNorm already centres every layer."""
-
 
 @register_model("counting-resnet", workload="gsn")
 def counting_resnet(head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
                     batchnorm: bool = False, hidden: int = 0) -> ShapeClassifier:
-    if fc_init != "default":  # a config error, checked before a run starts (see GSNModelConfig.validate)
-        raise ValueError(f"fc_init {fc_init!r} sets the start of the lab backbone's Linear; "
-                         "model 'counting-resnet' has none (use fc_init 'default')")
-    return ShapeClassifier(head=head, dropout=dropout, batchnorm=batchnorm, hidden=hidden,
-                           backbone=CountingResNetBackbone(), features=CountingResNetBackbone.features)
+    return classifier_on(CountingResNetBackbone(), "counting-resnet", head, dropout, fc_init, batchnorm, hidden)

@@ -132,7 +132,7 @@ class ShapeClassifier(nn.Module):
     """A backbone + classification head (log-probabilities over 135 classes) + count head (6 values).
 
     The backbone is the lab's fixed one unless another is given: any module that maps a batch of images to a
-    vector of `features` values per image (after a ReLU, so the dead-feature analysis applies) and has
+    vector of `features` values per image (after a ReLU, so the dead-feature analysis applies), optionally with
     `init_from_data(x)`. The heads are the same for every backbone."""
 
     def __init__(self, head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
@@ -158,8 +158,11 @@ class ShapeClassifier(nn.Module):
         self.count_head = nn.Linear(width, NUM_SHAPES)
 
     def init_from_data(self, x: torch.Tensor) -> None:
-        """Data-dependent start weights where the config asks for them (see GSNBackbone.init_from_data)."""
-        self.backbone.init_from_data(x)
+        """Data-dependent start weights where the config asks for them (see GSNBackbone.init_from_data); a
+        backbone without that method needs none (BatchNorm centres its layers)."""
+        init = getattr(self.backbone, "init_from_data", None)
+        if init is not None:
+            init(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone features (after ReLU), used by the dead-neuron analysis."""
@@ -176,3 +179,14 @@ class ShapeClassifier(nn.Module):
 def shape_classifier(head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
                      batchnorm: bool = False, hidden: int = 0) -> ShapeClassifier:
     return ShapeClassifier(head=head, dropout=dropout, fc_init=fc_init, batchnorm=batchnorm, hidden=hidden)
+
+
+def classifier_on(backbone: nn.Module, model_name: str, head: str, dropout: float, fc_init: str, batchnorm: bool,
+                  hidden: int) -> ShapeClassifier:
+    """The lab model's heads on another registered backbone (one with a `features` attribute). fc_init sets the
+    start of the lab backbone's big Linear, which another backbone does not have."""
+    if fc_init != "default":  # a config error, checked before a run starts (see GSNModelConfig.validate)
+        raise ValueError(f"fc_init {fc_init!r} sets the start of the lab backbone's Linear; "
+                         f"model {model_name!r} has none (use fc_init 'default')")
+    return ShapeClassifier(head=head, dropout=dropout, batchnorm=batchnorm, hidden=hidden, backbone=backbone,
+                           features=backbone.features)
