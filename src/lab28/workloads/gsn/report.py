@@ -153,7 +153,10 @@ def run_recipes(configs: dict[str, dict]) -> dict[str, dict[str, str]]:
     def start(config: dict) -> str:
         train = config.get("train") if isinstance(config.get("train"), dict) else {}
         source = train.get("init_from")
-        return f"`{Path(source).name}`" if isinstance(source, str) and source else "–"
+        if not (isinstance(source, str) and source):
+            return "–"
+        path = Path(source)  # a run folder or a .pt file: its last two parts name it (suite/run, run/best.pt)
+        return f"`{path.parent.name}/{path.name}`"
 
     columns = {"track": track, "model": model, "started from": start}
     cells = {column: {name: describe(config) for name, config in configs.items()}
