@@ -110,9 +110,10 @@ def gsn_loss(out, counts):
 
 
 # -- lab28's step ------------------------------------------------------------------------------------------------
-def time_lab28(model, task, tc, images, labels, device, steps: int) -> tuple[float, str]:
-    """Images per second of the trainer's own epoch loop over steps * batch images (after a warm-up epoch that
-    also captures the CUDA graph where the trainer would use one)."""
+def lab28_step(model, task, tc, images, labels, device, steps: int) -> tuple[TrainStep, int, str]:
+    """The trainer's own step over the first steps * batch images, built as the trainer builds it (channels_last,
+    fused Adam, precision) and warmed up (a CUDA graph captured where the trainer would use one): the step, its
+    number of batches per epoch and its mode."""
     precision = resolve_precision(tc.precision, device)
     tc.progress = False
     model = model.to(device).to(memory_format=torch.channels_last)
@@ -126,10 +127,17 @@ def time_lab28(model, task, tc, images, labels, device, steps: int) -> tuple[flo
     # Warm-up (and capture) before the clock starts; never more batches than the images hold.
     run_epoch(train_step, None, 0, min(WARMUP_STEPS + 1, timed_steps))
     sync(device)
+    return train_step, timed_steps, f"{device.type}/{precision}" + ("/graph" if use_graph else "")
+
+
+def time_lab28(model, task, tc, images, labels, device, steps: int) -> tuple[float, str]:
+    """Images per second of the trainer's own epoch loop over steps * batch images (after a warm-up epoch that
+    also captures the CUDA graph where the trainer would use one)."""
+    train_step, timed_steps, mode = lab28_step(model, task, tc, images, labels, device, steps)
     t0 = time.perf_counter()
     run_epoch(train_step, None, 1, timed_steps)
     sync(device)
-    mode = f"{device.type}/{precision}" + ("/graph" if use_graph else "")
+    n = len(train_step.train_x)
     return min(n, timed_steps * tc.batch_size) / (time.perf_counter() - t0), mode
 
 
