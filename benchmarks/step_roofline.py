@@ -10,7 +10,8 @@
 
 Without bf16 units (no AMX / AVX512-BF16) the CPU emulates bf16 matmuls, far below fp32: that peak is printed,
 marked as emulated, and the bf16 bare step is skipped. `--profile` adds the top operators of the trainer step by
-self CPU time (torch.profiler).
+self CPU time (torch.profiler) and the FLOP rate of each counted operator: which part of the step is far from the
+peak.
 
     python benchmarks/step_roofline.py [--data GSN_DIR] [--steps 40] [--threads N] [--profile]
 """
@@ -38,7 +39,7 @@ PROFILE_STEPS, PROFILE_TOP = 10, 8
 
 
 # -- the machine's peak --------------------------------------------------------------------------------------------
-def matmul_gflops(dtype: torch.dtype, n: int, device: torch.device, repeats: int = 5) -> float:
+def matmul_gflops(dtype: torch.dtype, n: int, device: torch.device, repeats: int = 10) -> float:
     """Best GFLOP/s of an n x n by n x n matmul (2 n^3 FLOPs) over `repeats` timed runs after a warm-up one: the
     best, not the mean, because other processes on a shared machine only ever make a run slower."""
     a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
@@ -87,8 +88,10 @@ def time_bare(task, tc, x, targets, device, precision: str, steps: int) -> float
 
 
 # -- the profile ---------------------------------------------------------------------------------------------------
-def profile_trainer_step(task, tc, images, counts, device) -> list[dict]:
-    """The top operators of PROFILE_STEPS trainer steps by self CPU time, each with its share of the total."""
+def profile_trainer_step(task, tc, images, counts, device, flops_by_op: dict) -> dict:
+    """PROFILE_STEPS trainer steps under torch.profiler: the top operators by self CPU time with their share of the
+    total, and the FLOP rate of each operator the FLOP counter counts (its FLOPs over its time, children included:
+    aten::convolution runs its kernel in aten::mkldnn_convolution)."""
     from torch.profiler import ProfilerActivity, profile
 
     torch.manual_seed(1)
@@ -96,11 +99,15 @@ def profile_trainer_step(task, tc, images, counts, device) -> list[dict]:
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         run_epoch(train_step, None, 1, PROFILE_STEPS)
         sync(device)
-    events = prof.key_averages()
-    total = sum(e.self_cpu_time_total for e in events)
-    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:PROFILE_TOP]
-    return [{"op": e.key, "self_ms_per_step": e.self_cpu_time_total / 1e3 / PROFILE_STEPS,
-             "share": e.self_cpu_time_total / total, "calls_per_step": e.count / PROFILE_STEPS} for e in top]
+    events = {e.key: e for e in prof.key_averages()}
+    total = sum(e.self_cpu_time_total for e in events.values())
+    top = sorted(events.values(), key=lambda e: e.self_cpu_time_total, reverse=True)[:PROFILE_TOP]
+    return {"top": [{"op": e.key, "self_ms_per_step": e.self_cpu_time_total / 1e3 / PROFILE_STEPS,
+                     "share": e.self_cpu_time_total / total, "calls_per_step": e.count / PROFILE_STEPS} for e in top],
+            "rates": [{"op": op, "mflop_per_image": n / 1e6,
+                       "ms_per_step": events[op].cpu_time_total / 1e3 / PROFILE_STEPS,
+                       "gflops": n * tc.batch_size * PROFILE_STEPS / (events[op].cpu_time_total / 1e6) / 1e9}
+                      for op, n in flops_by_op.items() if op in events]}
 
 
 # -- one run -------------------------------------------------------------------------------------------------------
@@ -146,7 +153,8 @@ def main() -> None:
     lab_precision = resolve_precision(cfg.train.precision, device)
     figures["lab28"] = figure(both["lab28_img_per_s"], lab_precision, flops["train"], peak)
     figures["naive"] = figure(both["naive_img_per_s"], "fp32", flops["train"], peak)
-    profile = profile_trainer_step(task, cfg.train, data.images, data.counts, device) if args.profile else None
+    profile = (profile_trainer_step(task, cfg.train, data.images, data.counts, device, flops["train_by_op"])
+               if args.profile else None)
 
     print(f"Step roofline: {MODEL}, batch {BATCH}, device {device}, {torch.get_num_threads()} CPU threads, "
           f"load average {load:.2f}")
@@ -166,9 +174,13 @@ def main() -> None:
         print(f"  {label:17s}: {f['img_per_s']:8.1f} img/s  {f['gflops']:6.1f} GFLOP/s{share}")
     if profile:
         print(f"  trainer step ({lab_precision}), top {PROFILE_TOP} ops by self CPU time over {PROFILE_STEPS} steps:")
-        for p in profile:
+        for p in profile["top"]:
             print(f"    {p['op']:40s} {p['share']:6.1%}  {p['self_ms_per_step']:7.1f} ms/step  "
                   f"{p['calls_per_step']:5.1f} calls/step")
+        print("  the counted operators' FLOP rates (children included):")
+        for p in profile["rates"]:
+            print(f"    {p['op']:40s} {p['mflop_per_image']:6.1f} MFLOP/img  {p['ms_per_step']:7.1f} ms/step  "
+                  f"{p['gflops']:6.1f} GFLOP/s")
     save_result("step_roofline", {"model": MODEL, "batch_size": BATCH, "steps": args.steps, "load_avg": load,
                                   "native_bf16": native_bf16, "peak": peak, "flops_per_image": flops,
                                   "figures": figures, "profile": profile})

@@ -48,10 +48,14 @@ def roofline_rows(r: dict) -> list[str]:
 
 
 def profile_rows(r: dict) -> list[str]:
-    """The trainer step's top operators by self CPU time (step_roofline.py --profile)."""
+    """The trainer step's top operators by self CPU time, then the counted operators' FLOP rates
+    (step_roofline.py --profile)."""
     out = ["| operator | share of self CPU time | ms per step | calls per step |", "|---|---|---|---|"]
-    for p in r["profile"]:
+    for p in r["profile"]["top"]:
         out.append(f"| `{p['op']}` | {p['share']:.0%} | {p['self_ms_per_step']:.1f} | {p['calls_per_step']:g} |")
+    out += ["", "| operator (children included) | MFLOP per image | ms per step | GFLOP/s |", "|---|---|---|---|"]
+    for p in r["profile"]["rates"]:
+        out.append(f"| `{p['op']}` | {p['mflop_per_image']:.1f} | {p['ms_per_step']:.1f} | {p['gflops']:.1f} |")
     return out
 
 

@@ -23,5 +23,7 @@ def test_step_flops_per_image_counts_the_real_backward():
     # needs no gradient): 2 * 480 = 960, so the step is 1728 FLOPs, not 3 * 768.
     model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, bias=False), nn.Flatten(), nn.Linear(32, 3, bias=False))
     flops = load_common().step_flops_per_image(model, torch.randn(5, 1, 4, 4), lambda out: out.sum())
-    assert flops == {"forward": 768, "train": 1728}
+    assert (flops["forward"], flops["train"]) == (768, 1728)
+    # Each conv pass 2 * 288 (forward; weight gradient), the three matrix products of the Linear 2 * 3 * 96.
+    assert flops["train_by_op"] == {"aten::convolution": 576, "aten::convolution_backward": 576, "aten::mm": 576}
     assert all(p.grad is None for p in model.parameters())
