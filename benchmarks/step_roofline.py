@@ -123,7 +123,7 @@ def figure(img_per_s: float, precision: str, flops: float, peak: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="GSN folder (default: synthetic images written to a temp folder)")
-    parser.add_argument("--steps", type=int, default=40, help="timed steps of batch 64 per pipeline")
+    parser.add_argument("--steps", type=int, default=40, help="timed steps of batch 64 per pipeline (default 40)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--profile", action="store_true",
                         help=f"also profile {PROFILE_STEPS} trainer steps: top {PROFILE_TOP} ops by self CPU time")
