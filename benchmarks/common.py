@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: peak memory, a GSN folder to read, JSON results."""
+"""Helpers shared by the benchmarks: peak memory, a GSN folder to read, FLOPs of a training step, JSON results."""
 
 from __future__ import annotations
 
@@ -62,6 +62,25 @@ def sync(device: torch.device) -> None:
     """Wait for queued GPU work, so that a timer read after it measures the work, not its launch."""
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def step_flops_per_image(model: torch.nn.Module, x: torch.Tensor, loss_fn) -> dict[str, float]:
+    """FLOPs per image of the forward pass and of forward + backward for the batch `x` (2 FLOPs per multiply-add),
+    as PyTorch's FlopCounterMode counts the matrix products and convolutions the step really runs: the backward
+    is counted, not assumed to be 2x the forward (a first layer needs no input gradient); `train_by_op` splits it by
+    operator. `loss_fn(outputs)` gives the scalar loss; element-wise work (activations, the optimizer) is not
+    counted."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as forward:
+        model(x)
+    with FlopCounterMode(display=False) as step:
+        loss_fn(model(x)).backward()
+    model.zero_grad(set_to_none=True)
+    # By operator, named as the profiler names it (aten::mm), so a profile's time per operator gives its FLOP rate.
+    by_op = {str(op).replace(".", "::", 1): n / len(x) for op, n in step.get_flop_counts()["Global"].items()}
+    return {"forward": forward.get_total_flops() / len(x), "train": step.get_total_flops() / len(x),
+            "train_by_op": by_op}
 
 
 def save_result(name: str, result: dict) -> Path:

@@ -10,7 +10,7 @@ import json
 
 from common import RESULTS
 
-BENCHMARKS = ("train_throughput", "predict_throughput", "suite_time")
+BENCHMARKS = ("step_roofline", "train_throughput", "predict_throughput", "suite_time")
 
 
 def machine_line(m: dict) -> str:
@@ -23,8 +23,46 @@ def memory(r: dict) -> str:
     return f"{r['peak_rss_mb']:.0f} MB RSS" + (f", {gpu:.0f} MB GPU" if gpu else "")
 
 
+def threads(r: dict) -> str:
+    t = r["machine"]["torch_threads"]
+    return f"{t} thread{'s' if t != 1 else ''}"
+
+
+def roofline_rows(r: dict) -> list[str]:
+    """The matmul peaks, the step's FLOPs and each pipeline as img/s and as a fraction of its precision's peak."""
+    out = [f"| step_roofline, gsn {r['model']} batch {r['batch_size']} ({threads(r)}, load {r['load_avg']:.1f}) | "
+           f"FLOPs per image, forward + backward | {r['flops_per_image']['train'] / 1e6:.1f} MFLOP |"]
+    for name, p in r["peak"].items():
+        note = " (emulated: no bf16 units)" if p.get("emulated") else ""
+        out.append(f"| | matmul peak, {name}{note} | {p['gflops']:,.1f} GFLOP/s |")
+    labels = {"bare_fp32": "bare step", "bare_bf16": "bare step", "lab28": "lab28 trainer step",
+              "naive": "naive reference pipeline"}
+    for key, label in labels.items():
+        g = r["figures"].get(key)
+        if g is None:  # only the bf16 bare step is ever left out
+            out.append(f"| | {label} (bf16) | skipped: no bf16 units |")
+            continue
+        share = f", {g['of_peak']:.0%} of the {g['precision']} peak" if "of_peak" in g else ""
+        out.append(f"| | {label} ({g['precision']}) | {g['img_per_s']:,.0f} img/s{share} |")
+    return out
+
+
+def profile_rows(r: dict) -> list[str]:
+    """The trainer step's top operators by self CPU time, then the counted operators' FLOP rates
+    (step_roofline.py --profile)."""
+    out = ["| operator | share of self CPU time | ms per step | calls per step |", "|---|---|---|---|"]
+    for p in r["profile"]["top"]:
+        out.append(f"| `{p['op']}` | {p['share']:.0%} | {p['self_ms_per_step']:.1f} | {p['calls_per_step']:g} |")
+    out += ["", "| operator (children included) | MFLOP per image | ms per step | GFLOP/s |", "|---|---|---|---|"]
+    for p in r["profile"]["rates"]:
+        out.append(f"| `{p['op']}` | {p['mflop_per_image']:.1f} | {p['ms_per_step']:.1f} | {p['gflops']:.1f} |")
+    return out
+
+
 def rows(results: dict) -> list[str]:
     out = ["| benchmark | figure | value |", "|---|---|---|"]
+    if "step_roofline" in results:
+        out += roofline_rows(results["step_roofline"])
     if "train_throughput" in results:
         r = results["train_throughput"]
         t = r["machine"]["torch_threads"]
@@ -74,6 +112,12 @@ def main() -> None:
         print()
         print("\n".join(rows(results)))
         print()
+        if (results.get("step_roofline") or {}).get("profile"):
+            r = results["step_roofline"]
+            print(f"Trainer step ({r['figures']['lab28']['precision']}, {threads(r)}), top operators by self CPU time:")
+            print()
+            print("\n".join(profile_rows(r)))
+            print()
     if not found:
         raise SystemExit(f"no results in {RESULTS}; run the benchmarks first")
 

@@ -33,6 +33,7 @@ from common import gpu_peak_mb, gsn_folder, peak_rss_mb, save_result, sync
 from lab28.workloads.gsn.labels import HFLIP_PERM, ROT90_CCW_PERM, VFLIP_PERM, encode_counts
 from lab28.workloads.gsn.loader import load_gsn, read_labels_csv
 from lab28.models import create_model
+from lab28.training.averaging import WeightAverage
 from lab28.training.device import resolve_device, resolve_precision
 from lab28.training.step import TrainStep, graphs_supported
 from lab28.training.trainer import make_optimizer, run_epoch, steps_per_epoch
@@ -110,9 +111,10 @@ def gsn_loss(out, counts):
 
 
 # -- lab28's step ------------------------------------------------------------------------------------------------
-def time_lab28(model, task, tc, images, labels, device, steps: int) -> tuple[float, str]:
-    """Images per second of the trainer's own epoch loop over steps * batch images (after a warm-up epoch that
-    also captures the CUDA graph where the trainer would use one)."""
+def lab28_step(model, task, tc, images, labels, device, steps: int) -> tuple[TrainStep, int, str]:
+    """The trainer's own step over the first steps * batch images, built as the trainer builds it (channels_last,
+    fused Adam, precision, the weight average where the config has one) and warmed up (a CUDA graph captured
+    where the trainer would use one): the step, its number of batches per epoch and its mode."""
     precision = resolve_precision(tc.precision, device)
     tc.progress = False
     model = model.to(device).to(memory_format=torch.channels_last)
@@ -121,15 +123,25 @@ def time_lab28(model, task, tc, images, labels, device, steps: int) -> tuple[flo
     gen = torch.Generator(device=device).manual_seed(1)
     n = min(len(images), steps * tc.batch_size)
     images, labels = images[:n].to(device), labels[:n].to(device)
-    train_step = TrainStep(model, task, opt, None, images, labels, gen, tc, device, precision, use_graph=use_graph)
+    # The lab preset updates a moving average of the 12.8M weights after every step: part of the trainer's step.
+    average = WeightAverage(model, tc.weight_average) if tc.weight_average else None
+    train_step = TrainStep(model, task, opt, None, images, labels, gen, tc, device, precision, use_graph=use_graph,
+                           average=average)
     timed_steps = steps_per_epoch(n, tc.batch_size)
     # Warm-up (and capture) before the clock starts; never more batches than the images hold.
     run_epoch(train_step, None, 0, min(WARMUP_STEPS + 1, timed_steps))
     sync(device)
+    return train_step, timed_steps, f"{device.type}/{precision}" + ("/graph" if use_graph else "")
+
+
+def time_lab28(model, task, tc, images, labels, device, steps: int) -> tuple[float, str]:
+    """Images per second of the trainer's own epoch loop over steps * batch images (after a warm-up epoch that
+    also captures the CUDA graph where the trainer would use one)."""
+    train_step, timed_steps, mode = lab28_step(model, task, tc, images, labels, device, steps)
     t0 = time.perf_counter()
     run_epoch(train_step, None, 1, timed_steps)
     sync(device)
-    mode = f"{device.type}/{precision}" + ("/graph" if use_graph else "")
+    n = len(train_step.train_x)
     return min(n, timed_steps * tc.batch_size) / (time.perf_counter() - t0), mode
 
 
