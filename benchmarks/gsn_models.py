@@ -1,4 +1,5 @@
-"""The GSN models side by side: weights, multiply-adds, training and evaluation throughput, in one process.
+"""The GSN models side by side: weights, multiply-adds per image (PyTorch's FLOP counter), training and
+evaluation throughput, in one process.
 
 Each registered GSN model trains through lab28's own step (lab28.training.trainer.run_epoch) with the config of
 the preset that uses it (shape-classifier: lab, compact-cnn: quick, counting-resnet: free), on the same synthetic
@@ -15,7 +16,7 @@ import time
 
 import torch
 
-from common import save_result, sync
+from common import save_result, step_flops_per_image, sync
 from train_throughput import time_lab28
 
 from lab28.models import create_model
@@ -26,27 +27,6 @@ from lab28.workloads.gsn.synthetic_track import generated
 from lab28.workloads.gsn.task import GSNTask
 
 PRESET_OF_MODEL = {"shape-classifier": "lab", "compact-cnn": "quick", "counting-resnet": "free"}
-
-
-def multiply_adds(model: torch.nn.Module) -> int:
-    """Multiply-adds of one 28x28 image through the model's convolutions and linear layers (forward pass)."""
-    total = 0
-
-    def count(module, inputs, output):
-        nonlocal total
-        if isinstance(module, torch.nn.Conv2d):
-            total += output[0].numel() * module.in_channels // module.groups * module.kernel_size[0] * \
-                module.kernel_size[1]
-        elif isinstance(module, torch.nn.Linear):
-            total += module.in_features * module.out_features
-
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (torch.nn.Conv2d,
-                                                                                      torch.nn.Linear))]
-    with torch.no_grad():
-        model.eval()(torch.zeros(1, 1, 28, 28))
-    for hook in hooks:
-        hook.remove()
-    return total
 
 
 def eval_throughput(model, task, images, counts, device, batch: int) -> float:
@@ -80,7 +60,9 @@ def main() -> None:
         model = create_model(name, workload="gsn")
         train, mode = time_lab28(model, task, cfg.train, images, counts, device, args.steps)
         results[name] = {"preset": preset_name, "parameters": count_parameters(model),
-                         "multiply_adds": multiply_adds(create_model(name, workload="gsn")),
+                         "multiply_adds": step_flops_per_image(create_model(name, workload="gsn").eval(),
+                                                               torch.zeros(2, 1, 28, 28),
+                                                               lambda out: out[0].sum())["forward"] / 2,
                          "batch_size": cfg.train.batch_size, "train_img_per_s": train, "mode": mode,
                          "eval_img_per_s": eval_throughput(model, task, images, counts, device,
                                                            cfg.train.eval_batch_size)}
