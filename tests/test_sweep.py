@@ -125,14 +125,14 @@ def test_a_shared_study_of_another_search_is_refused_before_anything_is_made(tmp
 
 
 def test_ctrl_c_stops_the_sweep_and_the_interrupted_trial_does_not_count(tmp_path):
-    args = sweep_args(tmp_path, 3, "--epochs", "12")
+    args = sweep_args(tmp_path, 3, *LONG_TRIALS)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    sweep = subprocess.Popen([sys.executable, "-m", "lab28.cli", *args], env=env, stdout=subprocess.PIPE,
+    sweep = subprocess.Popen([sys.executable, "-m", "lab28.cli", *args], env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
     try:
-        victim = _running_trial(tmp_path)
+        victim = _running_trial(tmp_path, sweep)
         sweep.send_signal(signal.SIGINT)
-        out, err = sweep.communicate(timeout=120)
+        _, err = sweep.communicate(timeout=120)
     finally:
         if sweep.poll() is None:
             sweep.kill()
@@ -176,6 +176,12 @@ def test_two_workers_sharing_one_sqlite_study_run_exactly_n_trials(tmp_path, cap
     assert len(trials_of(tmp_path)) == 5
 
 
+# Trials of 60 epochs with early stopping out of reach: several seconds each (a tiny epoch takes ~0.1 s), so that
+# _running_trial finds one mid-run even on a loaded machine. The sweeps started with them send their progress lines
+# to /dev/null: an unread pipe that fills would stall the workers.
+LONG_TRIALS = ("--epochs", "60", "--patience", "100")
+
+
 def _running_trial(tmp_path: Path, sweep: subprocess.Popen, timeout: float = 120.0):
     """The first trial that is running with its worker's pid recorded (polls the study)."""
     deadline = time.monotonic() + timeout
@@ -195,11 +201,8 @@ def _running_trial(tmp_path: Path, sweep: subprocess.Popen, timeout: float = 120
 
 
 def test_a_worker_killed_mid_trial_is_replaced_when_the_command_runs_again(tmp_path):
-    # Trials of 60 epochs with early stopping out of reach: several seconds each (a tiny epoch takes ~0.1 s), so
-    # the poll below finds one mid-run even on a loaded machine.
-    args = sweep_args(tmp_path, 3, "--epochs", "60", "--patience", "100", "--jobs", "2")
+    args = sweep_args(tmp_path, 3, *LONG_TRIALS, "--jobs", "2")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    # progress lines go nowhere: an unread pipe that fills would stall the workers
     sweep = subprocess.Popen([sys.executable, "-m", "lab28.cli", *args], env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
     try:
