@@ -17,7 +17,7 @@ import torch
 
 import lab28.runs.lifecycle as lifecycle
 import lab28.training.trainer as trainer
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, train_interrupted_in_epoch_two
 from lab28.cli import main
 from lab28.training.checkpoint import load_checkpoint
 
@@ -199,16 +199,7 @@ def test_a_resumed_fine_tuning_ends_as_an_uninterrupted_one_without_reading_its_
     args = ["train", *_args(small_gsn, "--epochs", "3", "--lr", "1e-4"), "--init-from", str(origin),
             "--out", str(tmp_path)]
     assert main([*args, "--name", "whole"]) == 0
-    original = trainer.run_epoch
-
-    def stop_in_epoch_two(train_step, scheduler, epoch, steps, **options):
-        if epoch == 2:
-            raise trainer.TrainingInterrupted("interrupted during epoch 2; epochs 1..1 are saved")
-        return original(train_step, scheduler, epoch, steps, **options)
-
-    monkeypatch.setattr(trainer, "run_epoch", stop_in_epoch_two)
-    assert main([*args, "--name", "cut"]) == 2
-    monkeypatch.setattr(trainer, "run_epoch", original)
+    train_interrupted_in_epoch_two(monkeypatch, [*args, "--name", "cut"])
     assert len(_metrics(tmp_path / "cut")) == 1
     (origin / "best.pt").unlink()  # the resumed run continues from its own last.pt
     assert main(["train", "--resume", str(tmp_path / "cut")]) == 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import train_interrupted_in_epoch_two
 from lab28.cli import main
 
 QUICK = ["--synth", "--preset", "quick", "--synth-n", "80", "--val-size", "20", "--epochs", "1", "--threads", "1"]
@@ -42,19 +43,8 @@ def _unfinished_copy(run: Path, dest: Path) -> Path:
 
 def _interrupted_in_epoch_two(tmp_path: Path, monkeypatch) -> Path:
     """A run of the quick preset interrupted in epoch 2: its folder, with epoch 1 in last.pt."""
-    import lab28.training.trainer as trainer
-    from lab28.training.trainer import TrainingInterrupted
-
-    original = trainer.run_epoch
-
-    def stop_in_epoch_two(train_step, scheduler, epoch, steps, **options):
-        if epoch == 2:
-            raise TrainingInterrupted("interrupted during epoch 2; epochs 1..1 are saved")
-        return original(train_step, scheduler, epoch, steps, **options)
-
-    monkeypatch.setattr(trainer, "run_epoch", stop_in_epoch_two)
-    assert main(["train", *QUICK, "--epochs", "2", "--out", str(tmp_path), "--name", "r"]) == 2
-    monkeypatch.setattr(trainer, "run_epoch", original)
+    train_interrupted_in_epoch_two(monkeypatch, ["train", *QUICK, "--epochs", "2", "--out", str(tmp_path),
+                                                 "--name", "r"])
     return tmp_path / "r"
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import lab28.training.trainer as trainer
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, train_interrupted_in_epoch_two
 from lab28.cli import main
 from lab28.workloads.gsn.loader import load_gsn
 from lab28.workloads.gsn.synthetic_track import SyntheticEpochs
@@ -97,17 +97,8 @@ def test_a_run_repeats_under_its_seeds_and_another_seed_draws_other_images(small
 
 def test_a_resumed_run_regenerates_the_epochs_it_missed(small_gsn, tmp_path, monkeypatch):
     whole = _train(small_gsn, tmp_path, "whole", "--epochs", "3")
-    original = trainer.run_epoch
-
-    def stop_in_epoch_two(train_step, scheduler, epoch, steps, **options):
-        if epoch == 2:
-            raise trainer.TrainingInterrupted("interrupted during epoch 2; epochs 1..1 are saved")
-        return original(train_step, scheduler, epoch, steps, **options)
-
-    monkeypatch.setattr(trainer, "run_epoch", stop_in_epoch_two)
-    args = ["train", *_track_args(small_gsn, "--epochs", "3"), "--out", str(tmp_path), "--name", "cut"]
-    assert main(args) == 2
-    monkeypatch.setattr(trainer, "run_epoch", original)
+    train_interrupted_in_epoch_two(monkeypatch, ["train", *_track_args(small_gsn, "--epochs", "3"), "--out",
+                                                 str(tmp_path), "--name", "cut"])
     assert len(_metrics(tmp_path / "cut")) == 1
     assert main(["train", "--resume", str(tmp_path / "cut")]) == 0
     assert _metrics(tmp_path / "cut") == _metrics(whole)
