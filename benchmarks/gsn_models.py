@@ -3,7 +3,7 @@ evaluation throughput, in one process.
 
 Each registered GSN model trains through lab28's own step (lab28.training.trainer.run_epoch) with the config of
 the preset that uses it (shape-classifier: lab, compact-cnn: quick, counting-resnet: free), on the same synthetic
-images; evaluation is a forward pass in eval mode at the preset's evaluation batch. Timings of one run on one
+images; evaluation is the engine's evaluation path at the preset's evaluation batch. Timings of one run on one
 machine compare with each other, not with another machine's.
 
     python benchmarks/gsn_models.py [--steps 40] [--threads N]
@@ -21,7 +21,8 @@ from train_throughput import time_lab28
 
 from lab28.models import create_model
 from lab28.models.registry import count_parameters
-from lab28.training.device import resolve_device
+from lab28.training.device import resolve_device, resolve_precision
+from lab28.training.trainer import predict_outputs
 from lab28.workloads.gsn.config import preset
 from lab28.workloads.gsn.synthetic_track import generated
 from lab28.workloads.gsn.task import GSNTask
@@ -29,18 +30,16 @@ from lab28.workloads.gsn.task import GSNTask
 PRESET_OF_MODEL = {"shape-classifier": "lab", "compact-cnn": "quick", "counting-resnet": "free"}
 
 
-def eval_throughput(model, task, images, counts, device, batch: int) -> float:
-    model = model.to(device).to(memory_format=torch.channels_last).eval()
-    x, _ = task.prepare_batch(images.to(device), counts.to(device), train=False)
-    x = x.contiguous(memory_format=torch.channels_last)
-    with torch.no_grad():
-        model(x[:batch])  # warm-up
-        sync(device)
-        t0 = time.perf_counter()
-        for start in range(0, len(x), batch):
-            model(x[start:start + batch])
-        sync(device)
-    return len(x) / (time.perf_counter() - t0)
+def eval_throughput(model, task, images, counts, train_config, device) -> float:
+    """Images per second of the engine's evaluation path (lab28.training.trainer.predict_outputs), after a warm-up."""
+    model = model.to(device).to(memory_format=torch.channels_last)
+    precision = resolve_precision(train_config.precision, device)
+    predict_outputs(model, task, images[:train_config.eval_batch_size], counts, train_config, device, precision)
+    sync(device)
+    t0 = time.perf_counter()
+    predict_outputs(model, task, images, counts, train_config, device, precision)
+    sync(device)
+    return len(images) / (time.perf_counter() - t0)
 
 
 def main() -> None:
@@ -64,8 +63,7 @@ def main() -> None:
                                                                torch.zeros(2, 1, 28, 28),
                                                                lambda out: out[0].sum())["forward"] / 2,
                          "batch_size": cfg.train.batch_size, "train_img_per_s": train, "mode": mode,
-                         "eval_img_per_s": eval_throughput(model, task, images, counts, device,
-                                                           cfg.train.eval_batch_size)}
+                         "eval_img_per_s": eval_throughput(model, task, images, counts, cfg.train, device)}
     print(f"GSN models, device {device} ({results[name]['mode']}), {torch.get_num_threads()} CPU threads")
     print(f"  {'model':17s} {'preset':7s} {'weights':>11s} {'MACs/img':>10s} {'batch':>5s} {'train img/s':>12s} "
           f"{'eval img/s':>11s}")

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import torch
 
 from common import gpu_peak_mb, peak_rss_mb, save_result, sync
 
-from lab28.workloads.gsn.predict import predict_images
 from lab28.workloads.gsn.task import GSNTask, GSNTaskConfig
 from lab28.models import create_model
+from lab28.training.config import TrainConfig
 from lab28.training.device import resolve_device, resolve_precision
+from lab28.training.trainer import predict_outputs
+
+
+def predict(model, task, images, train_config, device, precision, batch: int) -> None:
+    """The engine's evaluation path (what `lab28 eval` and `predict` run) at evaluation batch `batch`."""
+    counts = torch.zeros(len(images), 6, dtype=torch.long)  # prepare_batch's second argument; unused here
+    predict_outputs(model, task, images, counts, replace(train_config, eval_batch_size=batch), device, precision)
 
 
 def main() -> None:
@@ -31,24 +40,24 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device("auto")
     if args.run:
-        from lab28.workloads.gsn.evaluate import load_run_model
+        from lab28.runs.model import load_run_model
 
-        model, config = load_run_model(__import__("pathlib").Path(args.run), device)
-        task = GSNTask(config.task)
+        run = load_run_model(Path(args.run), device, workload="gsn")
+        model, task, train_config, precision = run.model, GSNTask(run.config.task), run.config.train, run.precision
     else:
-        model, task = create_model("shape-classifier").to(device), GSNTask(GSNTaskConfig())
-    model = model.to(memory_format=torch.channels_last)
-    precision = resolve_precision("auto", device)
+        model, task, train_config = create_model("shape-classifier").to(device), GSNTask(GSNTaskConfig()), TrainConfig()
+        model = model.to(memory_format=torch.channels_last)
+        precision = resolve_precision("auto", device)
     images = torch.randint(0, 2, (args.images, 1, 28, 28), dtype=torch.uint8) * 255
-    predict_images(model, task, images[:1000], device, precision)  # warm-up
+    predict(model, task, images[:1000], train_config, device, precision, batch=1000)  # warm-up
     t0 = time.perf_counter()
-    predict_images(model, task, images, device, precision, batch=1000)
+    predict(model, task, images, train_config, device, precision, batch=1000)
     sync(device)
     bulk = time.perf_counter() - t0
     lat = []
     for k in range(args.single):
         t = time.perf_counter()
-        predict_images(model, task, images[k:k + 1], device, precision, batch=1)
+        predict(model, task, images[k:k + 1], train_config, device, precision, batch=1)
         sync(device)
         lat.append(time.perf_counter() - t)
     lat.sort()
