@@ -183,7 +183,25 @@ def test_the_free_preset_trains_counting_resnet_on_the_synthetic_track(small_gsn
     assert table[1].startswith("| `protocol` | protocol | `shape-classifier` | joint |")
 
 
-def test_the_free_preset_needs_a_data_set_or_synth(tmp_path, capsys):
-    assert main(["train", "gsn", "--preset", "free", "--out", str(tmp_path / "runs")]) == 2
-    assert_one_line_error(capsys.readouterr().err, "the free preset needs --data DIR")
+def test_the_synthetic_preset_trains_the_fixed_backbone_on_the_synthetic_track(small_gsn, tmp_path):
+    """`--preset synthetic`: the lab's own model, its big Linear started as a sum-pool, on fresh synthetic images
+    with a tenth of real ones; a short version of it learns and validates on the real rows."""
+    out = tmp_path / "runs"
+    assert main(["train", "--data", str(small_gsn), "--preset", "synthetic", "--val-size", "20",
+                 "--synth-per-epoch", "256", "--synth-val-size", "32", "--epochs", "3", "--threads", "1",
+                 "--device", "cpu", "--out", str(out), "--name", "fixed"]) == 0
+    config = json.loads((out / "fixed" / "config.json").read_text())
+    assert config["preset"] == "synthetic" and config["model"]["name"] == "shape-classifier"
+    assert config["model"]["fc_init"] == "pooled" and config["model"]["dropout"] == 0.0
+    assert config["data"]["track"] == "synthetic" and config["data"]["real_fraction"] == 0.1
+    assert config["train"]["lr"] == 2e-3 and config["train"]["scheduler"] == "cosine"
+    rows = _metrics(out / "fixed")
+    assert len(rows) == 3 and float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    assert "val_synth_accuracy" in rows[0]
+
+
+@pytest.mark.parametrize("name", ["synthetic", "free"])
+def test_the_synthetic_track_presets_need_a_data_set_or_synth(name, tmp_path, capsys):
+    assert main(["train", "gsn", "--preset", name, "--out", str(tmp_path / "runs")]) == 2
+    assert_one_line_error(capsys.readouterr().err, f"the {name} preset needs --data DIR")
     assert not (tmp_path / "runs").exists()

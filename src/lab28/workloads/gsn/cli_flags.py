@@ -48,8 +48,9 @@ FLAGS.update(TRAIN_FLAGS)  # epochs, batch size, optimizer, ... shared with ever
 
 
 SUITE_LIST_KEY = "settings"  # suite.json lists the settings' runs under this key
-PRESET_HELP = ("lab: the lab protocol (default); quick: a small synthetic set and few epochs; free: our own "
-               "architecture on fresh synthetic images every epoch (docs/gsn.md)")
+PRESET_HELP = ("lab: the lab protocol (default); quick: a small synthetic set and few epochs; synthetic: the lab's "
+               "backbone on fresh synthetic images every epoch; free: our own architecture on fresh synthetic images "
+               "every epoch (docs/gsn.md)")
 
 
 def add_run_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:

@@ -1,0 +1,86 @@
+"""Does counting-resnet learn more per image with more depth at 7x7 or more work at full resolution?
+
+    python experiments/counting_resnet_variants.py VARIANT --data DEV_DIR [--epochs 3] [--per-epoch 40000]
+        [--lr 2e-3] [--threads 1] [--out runs/variants]
+
+VARIANT is one of:
+- `deep7`: a second residual block at 7x7 (784k weights, ~51M multiply-adds per image);
+- `fullres`: one more 3x3 convolution, 32->32, at 28x28 before the first stride (498k weights, ~44M).
+The base design (`--preset free` alone, model counting-resnet) has one residual block per resolution (488k, 36M).
+
+Why: a GSN image's class needs the exact count of each of its two shape types, and the free model's errors are
+almost all splits that are off by one (pair accuracy 0.997, top-1 0.84 on the dev split): overlapping shapes
+XOR into each other, so the question is whether the network lacks context (depth at 7x7) or fine detail (work at
+28x28). Each variant trains with the free preset's recipe (fresh synthetic images with a tenth real, cosine to
+0, weight average), so its real-validation top-1 and loss compare directly with a run of the preset under the
+same budget: `lab28 train gsn --preset free --data DEV --synth-per-epoch 40000 --epochs 3 --threads 1`.
+Findings: docs/gsn.md, "Recipe probes".
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch.nn as nn
+
+import lab28
+from lab28.models.registry import register_model
+from lab28.workloads.gsn.counting_resnet import ResidualBlock, _conv_bn
+from lab28.workloads.gsn.models import classifier_on
+
+
+class PooledBackbone(nn.Module):
+    """Convolutions, then the mean over positions, as in counting-resnet."""
+
+    def __init__(self, layers: list[nn.Module], features: int):
+        super().__init__()
+        self.layers, self.features = nn.Sequential(*layers), features
+
+    def forward(self, x):
+        return self.layers(x).mean(dim=(2, 3))
+
+
+def _conv_relu(channels_in: int, channels_out: int, stride: int = 1) -> list[nn.Module]:
+    return [_conv_bn(channels_in, channels_out, stride), nn.ReLU()]
+
+
+VARIANTS = {
+    "deep7": lambda: PooledBackbone(
+        _conv_relu(1, 32) + _conv_relu(32, 64, 2) + [ResidualBlock(64)]
+        + _conv_relu(64, 128, 2) + [ResidualBlock(128), ResidualBlock(128)], 128),
+    "fullres": lambda: PooledBackbone(
+        _conv_relu(1, 32) + _conv_relu(32, 32) + _conv_relu(32, 64, 2) + [ResidualBlock(64)]
+        + _conv_relu(64, 128, 2) + [ResidualBlock(128)], 128),
+}
+
+
+def _register(variant: str) -> str:
+    name = f"counting-resnet-{variant}"
+
+    def factory(head: str = "factored", dropout: float = 0.0, fc_init: str = "default", batchnorm: bool = False,
+                hidden: int = 0):
+        return classifier_on(VARIANTS[variant](), name, head, dropout, fc_init, batchnorm, hidden)
+
+    register_model(name, workload="gsn")(factory)
+    return name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variant", choices=sorted(VARIANTS))
+    parser.add_argument("--data", required=True, help="a GSN folder (validation on its last 1,000 rows)")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--per-epoch", type=int, default=40_000, help="fresh images per epoch")
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default="runs/variants")
+    args = parser.parse_args()
+    run = lab28.train("gsn", preset="free", out=args.out, name=args.variant, data=args.data,
+                      **{"model.name": _register(args.variant), "train.epochs": args.epochs,
+                         "train.early_stopping.patience": args.epochs, "data.synth_per_epoch": args.per_epoch,
+                         "train.lr": args.lr, "train.threads": args.threads})
+    print(f"run folder: {run}")
+
+
+if __name__ == "__main__":
+    main()
