@@ -54,3 +54,22 @@ def test_a_failed_write_is_raised_in_the_training_thread(tmp_path):
     writer.write([({"epoch": 2}, tmp_path / "last.pt")])
     writer.wait()
     assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 2
+
+
+def test_a_ctrl_c_before_the_writer_thread_starts_stays_an_interrupt(tmp_path, monkeypatch):
+    """The trainer's error path calls wait() after an interrupt; one that came before the thread started must not
+    turn into 'cannot join thread before it is started', which would hide the interrupt."""
+    import threading
+
+    def interrupted_start(self):
+        raise KeyboardInterrupt
+
+    writer = CheckpointWriter()
+    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    with pytest.raises(KeyboardInterrupt):
+        writer.write([({"epoch": 1}, tmp_path / "last.pt")])
+    monkeypatch.undo()
+    writer.wait(raise_error=False)  # as the trainer does while the interrupt is on its way up
+    writer.write([({"epoch": 2}, tmp_path / "last.pt")])  # and the writer still works
+    writer.wait()
+    assert torch.load(tmp_path / "last.pt", weights_only=True) == {"epoch": 2}

@@ -161,8 +161,11 @@ class CheckpointWriter:
             except BaseException as exc:  # handed to the training thread by wait()
                 self._error = exc
 
-        self._thread = threading.Thread(target=work, name="lab28-checkpoint-writer")
-        self._thread.start()
+        thread = threading.Thread(target=work, name="lab28-checkpoint-writer")
+        thread.start()
+        # Kept only once started: a Ctrl-C between creating and starting it would otherwise leave wait() joining a
+        # thread that never started, and its RuntimeError would replace the interrupt.
+        self._thread = thread
 
     def wait(self, raise_error: bool = True, warn: bool = True) -> None:
         """Block until the write in flight (if any) is on disk; re-raise its error (or, with raise_error=False,
