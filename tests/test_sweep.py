@@ -124,13 +124,21 @@ def test_a_shared_study_of_another_search_is_refused_before_anything_is_made(tmp
     assert not (tmp_path / "elsewhere").exists()
 
 
+def _sigint_as_from_a_terminal() -> None:
+    """In the child before exec: SIGINT handled by default and not blocked, as when a user starts the sweep. A
+    process inherits an ignored or blocked SIGINT from its parent, and a test worker may have either after other
+    tests; the sweep would then never see the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_stops_the_sweep_and_the_interrupted_trial_does_not_count(tmp_path):
     # Trials far longer than the test, so that the sweep is still in its first trial when the signal comes: on a
     # loaded machine, three 60-epoch trials of the tiny data set can all end between the poll and the signal.
     args = sweep_args(tmp_path, 3, "--epochs", "100000", "--patience", "100000")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     sweep = subprocess.Popen([sys.executable, "-m", "lab28.cli", *args], env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_as_from_a_terminal)
     try:
         victim = _running_trial(tmp_path, sweep)
         sweep.send_signal(signal.SIGINT)
