@@ -133,41 +133,34 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
         cfg.train.scheduler = "cosine"
         cfg.train.early_stopping.patience = 4
     if name == "synthetic":
-        # The synthetic track for the lab's fixed backbone: every epoch trains on 40,000 images never seen before
-        # (36,000 generated, 4,000 drawn from the real training rows), so nothing overfits: no dropout, and the
-        # cosine schedule runs to its end (patience covers every epoch). A probe of 120,000 images on the dev split
-        # (docs/gsn.md) chose the rest: the big Linear started as a global sum-pool (+1.7 points over nn.Linear's
-        # start) and Adam at 2e-3 (+4.8 points over the protocol's 1e-3). 24 epochs, 960,000 images, took about
-        # 71 minutes on one CPU core (0.706 top-1 on the dev split).
-        cfg.model.dropout = 0.0
+        # The lab's fixed backbone on the synthetic track; the sum-pool start of its big Linear and Adam at 2e-3
+        # (the protocol's is 1e-3) are the recipe probes' choices (docs/gsn.md, "Recipe probes").
+        _train_on_fresh_images(cfg, per_epoch=40_000, epochs=24, lr=2e-3)
         cfg.model.fc_init = "pooled"
-        cfg.data.track = "synthetic"
-        cfg.data.synth_per_epoch = 40_000
-        cfg.data.real_fraction = 0.1
-        cfg.train.epochs = 24
-        cfg.train.lr = 2e-3
-        cfg.train.scheduler = "cosine"
-        cfg.train.early_stopping.patience = cfg.train.epochs
     if name == "free":
         # The free-architecture track: no part of the lab protocol is kept but the data, the split and the metrics.
-        # Every epoch trains on 50,000 images never seen before (45,000 generated, 5,000 drawn from the real
-        # training rows), so nothing overfits: no dropout, and the cosine schedule runs to its end (patience
-        # covers every epoch; best.pt keeps the best real-validation epoch). 24 epochs, 1.2 million images, took 77
-        # minutes on one CPU core (0.879 top-1 on the dev split, docs/gsn.md). Adam at 6e-3: a probe of 120,000 images
-        # gained 1.8 points from 2e-3 to 4e-3 and 0.7 more at 8e-3; the long schedule takes the middle of that step.
+        # Adam at 6e-3 is the recipe probes' choice (docs/gsn.md); the weight average spans ~500 steps of batch 128,
+        # a few epochs' worth of the quick preset's 0.99.
         cfg.model.name = "counting-resnet"
-        cfg.model.dropout = 0.0
-        cfg.data.track = "synthetic"
-        cfg.data.synth_per_epoch = 50_000
-        cfg.data.real_fraction = 0.1
-        cfg.train.epochs = 24
+        _train_on_fresh_images(cfg, per_epoch=50_000, epochs=24, lr=6e-3)
         cfg.train.batch_size = 128
-        cfg.train.lr = 6e-3
-        cfg.train.scheduler = "cosine"
         cfg.train.warmup_epochs = 0.5
-        cfg.train.weight_average = 0.998  # ~500 steps of batch 128: a few epochs' worth of the quick preset's 0.99
-        cfg.train.early_stopping.patience = cfg.train.epochs
+        cfg.train.weight_average = 0.998
     return cfg
+
+
+def _train_on_fresh_images(cfg: GSNRunConfig, per_epoch: int, epochs: int, lr: float) -> None:
+    """The synthetic-track presets' common part: every epoch trains on `per_epoch` images never seen before, a tenth
+    of them drawn from the real training rows, so nothing overfits: no dropout, and the cosine schedule runs to its
+    end (patience covers every epoch; best.pt keeps the best real-validation epoch)."""
+    cfg.model.dropout = 0.0
+    cfg.data.track = "synthetic"
+    cfg.data.synth_per_epoch = per_epoch
+    cfg.data.real_fraction = 0.1
+    cfg.train.epochs = epochs
+    cfg.train.lr = lr
+    cfg.train.scheduler = "cosine"
+    cfg.train.early_stopping.patience = epochs
 
 
 def config_from_dict(data: dict[str, Any]) -> GSNRunConfig:
