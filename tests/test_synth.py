@@ -19,9 +19,11 @@ from lab28.workloads.gsn.synth import (
     SQUARE,
     UP,
     _xor_compose,
+    draw_scenes,
     draw_shape,
     generate,
     sample_counts,
+    sample_scenes,
     synth_gsn,
     write_gsn_dataset,
 )
@@ -120,6 +122,26 @@ def test_generate_is_deterministic_per_seed():
     c_img, c_cnt = generate(100, seed=6)
     assert (a_img == b_img).all() and (a_cnt == b_cnt).all()
     assert not (a_img == c_img).all() and not (a_cnt == c_cnt).all()
+
+
+def test_scenes_hold_the_counted_kinds_on_grid_pixels_and_generate_draws_them():
+    counts, kinds, anchors = sample_scenes(np.random.default_rng(4), 200)
+    assert kinds.shape == (200, 10) and anchors.shape == (200, 10, 2)
+    for row_counts, row_kinds in zip(counts, kinds):
+        assert np.bincount(row_kinds, minlength=6).tolist() == row_counts.tolist()
+    assert anchors.min() == 0 and anchors.max() == 27
+    images, generated_counts = generate(200, seed=4)
+    assert (generated_counts == counts).all() and (draw_scenes(kinds, anchors) == images).all()
+
+
+def test_two_identical_shapes_on_one_anchor_vanish_and_the_others_are_drawn_off_their_anchors():
+    # Four pairs that coincide exactly (XOR erases them), then a square on (14, 14) and a "left" triangle whose
+    # apex column is 20: its bounding box centre lies 2.5 px to the right of the anchor (module docstring).
+    kinds = np.array([[SQUARE, SQUARE, CIRCLE, CIRCLE, UP, UP, DOWN, DOWN, SQUARE, LEFT]])
+    anchors = np.array([[[5, 5], [5, 5], [20, 20], [20, 20], [10, 14], [10, 14], [3, 3], [3, 3], [14, 14], [2, 20]]])
+    expected = draw_shape(SQUARE, 14, 14, SHAPE_SIZES[SQUARE]) ^ draw_shape(LEFT, 2, 22.5, SHAPE_SIZES[LEFT])
+    assert (draw_scenes(kinds, anchors)[0] == expected.astype(np.uint8) * 255).all()
+    assert expected[14, 14] and expected[2, 20] and expected.sum() == 49 + 30  # 30 triangle px on the grid
 
 
 @pytest.mark.parametrize("count_range", [(2, 8), (3, 7), (5, 5), (1, 9)])

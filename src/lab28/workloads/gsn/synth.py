@@ -140,13 +140,20 @@ def _kinds_per_image(counts: np.ndarray) -> np.ndarray:
     return np.where(slot < count_lo[:, None], lo[:, None], hi[:, None])
 
 
-def generate(n: int, seed: int, count_range: tuple[int, int] = (2, 8)) -> tuple[np.ndarray, np.ndarray]:
-    """`n` synthetic images (n, 28, 28) uint8 in {0, 255} and their counts (n, 6) int64; deterministic per seed."""
-    rng = np.random.default_rng(seed)
+def sample_scenes(rng: np.random.Generator, n: int, count_range: tuple[int, int] = (2, 8)
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What `n` images will show, before drawing: counts (n, 6), each image's ten shape kinds (n, 10) and their
+    reference pixels (n, 10, 2) as (row, col), each uniform over the grid (see the module docstring)."""
     counts = sample_counts(rng, n, count_range)
     kinds = _kinds_per_image(counts)
-    ref = rng.integers(0, IMAGE_SIZE, size=(n, TOTAL_SHAPES, 2))
-    centre = ref + _ANCHOR_OFFSET[kinds]  # (n, 10, 2) bounding-box centres
+    anchors = rng.integers(0, IMAGE_SIZE, size=(n, TOTAL_SHAPES, 2))
+    return counts, kinds, anchors
+
+
+def draw_scenes(kinds: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Images (n, 28, 28) uint8 in {0, 255} of the shapes `sample_scenes` placed, XOR-composed."""
+    n = kinds.shape[0]
+    centre = anchors + _ANCHOR_OFFSET[kinds]  # (n, 10, 2) bounding-box centres
     sizes = SHAPE_SIZES[kinds]
     images = np.empty((n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
     for start in range(0, n, _CHUNK):
@@ -155,7 +162,13 @@ def generate(n: int, seed: int, count_range: tuple[int, int] = (2, 8)) -> tuple[
                             sizes[part].ravel())
         composed = _xor_compose(masks.reshape(-1, TOTAL_SHAPES, IMAGE_SIZE, IMAGE_SIZE))
         images[part] = composed.astype(np.uint8) * 255
-    return images, counts
+    return images
+
+
+def generate(n: int, seed: int, count_range: tuple[int, int] = (2, 8)) -> tuple[np.ndarray, np.ndarray]:
+    """`n` synthetic images (n, 28, 28) uint8 in {0, 255} and their counts (n, 6) int64; deterministic per seed."""
+    counts, kinds, anchors = sample_scenes(np.random.default_rng(seed), n, count_range)
+    return draw_scenes(kinds, anchors), counts
 
 
 def _check_arrays(images: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -224,5 +237,5 @@ def synth_gsn(out_dir: str | os.PathLike, n: int, seed: int, count_range: tuple[
     return write_gsn_dataset(out_dir, images, counts, overwrite=overwrite)
 
 
-__all__ = ["SHAPE_KINDS", "SHAPE_SIZES", "IMAGE_SIZE", "draw_shape", "sample_counts", "generate",
-           "write_gsn_dataset", "synth_gsn"]
+__all__ = ["SHAPE_KINDS", "SHAPE_SIZES", "IMAGE_SIZE", "draw_shape", "sample_counts", "sample_scenes", "draw_scenes",
+           "generate", "write_gsn_dataset", "synth_gsn"]
