@@ -139,12 +139,13 @@ def train(dataset: str, preset: str | None = None, out: str | os.PathLike = "run
           data: str | os.PathLike | None = None, synth: bool = False, overwrite: bool = False, **overrides) -> Path:
     """Train one model on a data set (see datasets()) and return its run folder (out/name, or name-2, ... if taken).
 
-    preset: the workload's presets (GSN: lab, quick, free; classification: best, seed, quick, small-resnet); default
-    its main one (GSN lab, classification best). data: the data folder (GSN: a folder in the official layout;
-    classification: the IDX files; default: the preset's, i.e. the cache for Fashion-MNIST). synth=True: GSN's
-    generated images (the lab and free presets need data or synth). name: default "<dataset>-<preset>". overrides: config keys, e.g. epochs=2,
-    lr=1e-3, synth_n=200, setting="reg", model="gated-cnn", or dotted paths via **{"train.epochs": 2}; an unknown
-    key is a one-line Lab28Error listing the valid ones.
+    preset: the workload's presets (GSN: lab, quick, synthetic, free; classification: best, seed, quick,
+    small-resnet); default its main one (GSN lab, classification best). data: the data folder (GSN: a folder in the
+    official layout; classification: the IDX files; default: the preset's, i.e. the cache for Fashion-MNIST).
+    synth=True: GSN's generated images (the lab, synthetic and free presets need data or synth). name: default
+    "<dataset>-<preset>". overrides: config keys, e.g. epochs=2, lr=1e-3, synth_n=200, setting="reg",
+    model="gated-cnn", or dotted paths via **{"train.epochs": 2}; an unknown key is a one-line Lab28Error listing
+    the valid ones.
     """
     from lab28.runs.lifecycle import train_run
 
