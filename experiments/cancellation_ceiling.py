@@ -19,8 +19,8 @@ from collections import Counter
 
 import numpy as np
 
-from lab28.workloads.gsn.labels import NUM_SHAPES
-from lab28.workloads.gsn.synth import IMAGE_SIZE, TOTAL_SHAPES, sample_scenes
+from lab28.workloads.gsn.labels import NUM_SHAPES, TOTAL_SHAPES
+from lab28.workloads.gsn.synth import IMAGE_SIZE, sample_scenes
 
 _CHUNK = 250_000
 

@@ -28,9 +28,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lab28.workloads.gsn.counting_resnet import counting_resnet
-from lab28.workloads.gsn.labels import NUM_SHAPES, encode_counts
+from lab28.workloads.gsn.labels import NUM_SHAPES, TOTAL_SHAPES, encode_counts
 from lab28.workloads.gsn.loader import load_gsn
-from lab28.workloads.gsn.synth import TOTAL_SHAPES, draw_scenes, sample_scenes
+from lab28.workloads.gsn.synth import draw_scenes, sample_scenes
 from lab28.workloads.gsn.task import PIXEL_MEAN, PIXEL_STD
 
 CELL = 4  # pixels per side of a cell of the 7x7 map
