@@ -111,7 +111,9 @@ def test_gsn_records_decode_and_agree_with_the_cli_csv(example, tmp_path, capsys
     for r in records:
         assert r["class_name"] == class_name(r["class"]) and r["pair"] == pair_name(r["class"] // 9)
         assert list(r["counts"]) == list(SHAPES) and all(isinstance(v, float) for v in r["counts"].values())
-        assert r["counts_from"] == "count_head"  # joint: the count head, as GSNTask.predict and the metrics use
+        # joint, the preset's posterior readout, as GSNTask.predict and the metrics use: the counts of valid classes
+        # (ten shapes each) averaged over the class probabilities
+        assert r["counts_from"] == "class_posterior" and sum(r["counts"].values()) == pytest.approx(10, abs=1e-3)
         probs = [p for _, p in r["top_k"]]
         assert len(probs) == 3 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
         assert r["top_k"][0][0] == r["class_name"]  # joint/cls: the class is the class head's most likely one
@@ -127,11 +129,12 @@ def test_gsn_records_decode_and_agree_with_the_cli_csv(example, tmp_path, capsys
     assert path is None and skipped == [] and len(_csv_rows(text)) == 21  # the folder's 20 PNGs, sorted
 
 
-@pytest.mark.parametrize("setting", ["cls", "reg"])
-def test_gsn_counts_come_from_the_head_the_setting_trusts(setting, tmp_path):
+@pytest.mark.parametrize("setting, count_readout", [("cls", "setting"), ("reg", "posterior")])
+def test_gsn_counts_come_from_the_head_the_setting_trusts(setting, count_readout, tmp_path):
     run = lab28.train("gsn", preset="quick", synth=True, out=tmp_path, setting=setting, synth_n=60, val_size=20,
-                      epochs=1, **TINY)
-    assert json.loads((run / "config.json").read_text())["task"]["setting"] == setting
+                      epochs=1, count_readout=count_readout, **TINY)
+    task = json.loads((run / "config.json").read_text())["task"]
+    assert task["setting"] == setting and task["count_readout"] == count_readout
     images = torch.from_numpy(np.random.default_rng(0).integers(0, 2, (4, 28, 28), dtype=np.uint8) * 255)
     records = lab28.load(run).predict(images)
     for r in records:

@@ -74,3 +74,26 @@ def test_settings_loss_and_predictions():
     # reg decodes the counts to a class: perfect counts -> perfect accuracy.
     m = GSNTask(GSNTaskConfig("reg")).metrics((log_probs, counts), targets)
     assert m["accuracy"] == 1.0 and m["rmse"] == pytest.approx(0.0)
+
+
+def test_posterior_readout_gives_the_counts_expected_under_the_class_probabilities():
+    # 0.75 on squares 4 + circles 6, 0.25 on squares 5 + circles 5: expected squares 4.25, circles 5.75.
+    classes = encode_counts(torch.tensor([[4, 6, 0, 0, 0, 0], [5, 5, 0, 0, 0, 0]]))
+    probs = torch.zeros(1, 135)
+    probs[0, classes] = torch.tensor([0.75, 0.25])
+    log_probs = probs.clamp_min(1e-30).log()
+    head_counts = torch.tensor([[9.0, 1.0, 0, 0, 0, 0]])  # what the count head says: ignored by the posterior
+    expected = [4.25, 5.75, 0, 0, 0, 0]
+    for setting in ("cls", "joint"):
+        task = GSNTask(GSNTaskConfig(setting, count_readout="posterior"))
+        pred_classes, pred_counts = task.predict((log_probs, head_counts))
+        assert pred_classes.tolist() == [classes[0].item()] and pred_counts[0].tolist() == pytest.approx(expected)
+        targets = {"counts": torch.tensor([[4, 6, 0, 0, 0, 0]]), "classes": classes[:1]}
+        assert task.metrics((log_probs, head_counts), targets)["rmse"] == pytest.approx(math.sqrt(2 * 0.25**2 / 6))
+    # The setting's own readout: the predicted class's counts (cls), the count head (joint); reg has no class head.
+    assert GSNTask(GSNTaskConfig("cls")).predict((log_probs, head_counts))[1][0].tolist() == [4, 6, 0, 0, 0, 0]
+    assert GSNTask(GSNTaskConfig("joint")).predict((log_probs, head_counts))[1][0].tolist() == [9, 1, 0, 0, 0, 0]
+    reg = GSNTask(GSNTaskConfig("reg", count_readout="posterior")).predict((log_probs, head_counts))
+    assert reg[1][0].tolist() == [9, 1, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="count_readout"):
+        GSNTaskConfig("joint", count_readout="mean").validate()

@@ -36,6 +36,9 @@ FLAGS: dict[str, tuple[str, str]] = {
     "hidden": ("model.hidden", "units of a hidden layer before both heads (0 = none)"),
     "setting": ("task.setting", "cls | reg | joint"),
     "lam": ("task.lam", "weight λ of the SmoothL1 count loss in the joint setting"),
+    "count-readout": ("task.count_readout", "where predicted counts come from: posterior (expected under the class "
+                                            "probabilities; reg keeps its count head) | setting (the count head, "
+                                            "in cls the predicted class's counts)"),
     "hflip": ("augment.hflip", "horizontal-flip probability per image"),
     "vflip": ("augment.vflip", "vertical-flip probability per image"),
     "rot90": ("augment.rot90", "90-degree-turn probability per image (direction random)"),

@@ -115,7 +115,8 @@ def plot_dead_neurons(rates: np.ndarray, path: Path) -> None:
 
 def plot_misclassified(samples: dict[str, np.ndarray], cm: np.ndarray, path: Path, cols: int = 8) -> None:
     """The saved misclassified validation images, each captioned with its true counts, the counts of the predicted
-    class and, where the count head said something else, its rounded counts."""
+    class and, where the run's predicted counts (its count readout: lab28.workloads.gsn.task) round to something
+    else, those."""
     wrong = np.flatnonzero(samples["true"] != samples["pred"])
     pred_class_counts = decode_classes(torch.from_numpy(samples["pred"][wrong])).numpy()
     captions = []
@@ -127,7 +128,7 @@ def plot_misclassified(samples: dict[str, np.ndarray], cm: np.ndarray, path: Pat
         captions.append("\n".join(lines))
     total, errors = int(cm.sum()), int(cm.sum() - np.trace(cm))
     title = (f"{len(wrong)} of the {errors} misclassified validation images (of {total}); "
-             f"pred: the predicted class, counts: the count head, rounded\n{counts_legend()}")
+             f"pred: the predicted class, counts: the predicted counts, rounded\n{counts_legend()}")
     image_grid(samples["images"][wrong], captions, path, title, cols=cols)
 
 

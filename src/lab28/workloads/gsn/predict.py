@@ -1,14 +1,15 @@
 """GSN predictions on new images: class, pair and the six counts per image (lab28.workloads.base.Predictor).
 
-Which head the counts come from follows the run's setting, exactly as GSNTask.predict (and so the run's own
-metrics) defines it:
+Which head the counts come from follows the run's setting and count readout, exactly as GSNTask.predict (and so
+the run's own metrics) defines it:
 - `reg`: the count head (the only one trained); the class is the valid configuration nearest to those counts, and
   top-k lists the next-nearest ones without a probability (the class head was never trained, so its
   probabilities would mean nothing);
-- `cls`: the class head; the counts are the predicted class's own (counts_from "class_head");
-- `joint`: the class from the class head, the counts from the count head. The count head is trained on the counts
-  directly and is what the run's RMSE/MAE measured, so it is the better count estimate; the two heads can then
-  disagree (the counts need not be the predicted class's), which `counts_from` makes visible.
+- `cls` and `joint` with count readout `posterior` (the presets'): the class from the class head, the counts
+  expected under its probabilities (counts_from "class_posterior"), which may be fractional;
+- with count readout `setting`, `cls`: the counts are the predicted class's own (counts_from "class_head");
+  `joint`: they come from the count head (counts_from "count_head"), so the two heads can disagree (the counts
+  need not be the predicted class's), which `counts_from` makes visible.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from lab28.workloads.gsn.task import GSNTask
 
 class GSNPredictor(RunPredictor):
     """A finished GSN run's best weights; records: class, class_name, pair, counts {shape: count}, counts_from
-    ("count_head" | "class_head"), top_k [(class name, probability or None), ...]."""
+    ("count_head" | "class_head" | "class_posterior"), top_k [(class name, probability or None), ...]."""
 
     def __init__(self, run: LoadedRun, top_k: int = 3):
         super().__init__(run, top_k)
@@ -34,7 +35,12 @@ class GSNPredictor(RunPredictor):
 
     @property
     def counts_from(self) -> str:
-        return "class_head" if self.config.task.setting == "cls" else "count_head"
+        task = self.config.task
+        if task.setting == "reg":
+            return "count_head"
+        if task.count_readout == "posterior":
+            return "class_posterior"
+        return "class_head" if task.setting == "cls" else "count_head"
 
     @property
     def columns(self) -> list[str]:

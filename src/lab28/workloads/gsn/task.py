@@ -6,6 +6,12 @@ Settings:
   nearest valid configuration (two types, ten shapes), so all three settings report comparable accuracy;
 - `joint`: NLL + lambda * SmoothL1.
 In `cls` the count metrics come from the decoded class (its counts), for the same reason.
+
+Count readout (`count_readout`): `setting` reads the counts as above; `posterior` reads them, wherever a class
+head is trained (cls, joint), as the counts expected under its probabilities, sum_k p(k) counts(k). That expectation
+is the estimate with the least squared error when the probabilities are calibrated, and measured on the dev split
+it has a fifth to a third less count RMSE than the count head of the same joint model (docs/gsn.md, "Reading the
+counts"); `reg` has no class head and keeps its count head.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from lab28.metrics import (
 )
 
 SETTINGS = ("cls", "reg", "joint")
+COUNT_READOUTS = ("setting", "posterior")
 # Pixel statistics of GSN images scaled to [0, 1] (fill ratio ~0.30): centring the input speeds up training.
 PIXEL_MEAN, PIXEL_STD = 0.30, 0.46
 
@@ -33,10 +40,13 @@ PIXEL_MEAN, PIXEL_STD = 0.30, 0.46
 class GSNTaskConfig:
     setting: str = "joint"  # cls | reg | joint
     lam: float = 1.0  # weight of the count loss in the joint setting
+    count_readout: str = "setting"  # setting | posterior: where predicted counts come from (module docstring)
 
     def validate(self) -> None:
         if self.setting not in SETTINGS:
             raise ValueError(f"setting must be one of {SETTINGS}, got {self.setting!r}")
+        if self.count_readout not in COUNT_READOUTS:
+            raise ValueError(f"count_readout must be one of {COUNT_READOUTS}, got {self.count_readout!r}")
         if self.lam < 0:
             raise ValueError(f"lambda must be >= 0, got {self.lam}")
 
@@ -45,6 +55,11 @@ def nearest_class(counts: torch.Tensor) -> torch.Tensor:
     """Class of the valid configuration closest (Euclidean) to each row of predicted counts."""
     table = all_class_counts().to(counts.device, torch.float32)  # 135 x 6
     return torch.cdist(counts.float(), table).argmin(dim=1)
+
+
+def posterior_counts(log_probs: torch.Tensor) -> torch.Tensor:
+    """Counts expected under the class probabilities: sum over the 135 classes of p(class) * its six counts."""
+    return log_probs.float().exp() @ all_class_counts().to(log_probs.device, torch.float32)
 
 
 class GSNTask:
@@ -84,12 +99,14 @@ class GSNTask:
 
     # -- decoding ---------------------------------------------------------------------------------------
     def predict(self, outputs) -> tuple[torch.Tensor, torch.Tensor]:
-        """(predicted classes, predicted counts) as the setting defines them."""
+        """(predicted classes, predicted counts) as the setting and the count readout define them."""
         log_probs, counts_pred = outputs
         setting = self.config.setting
         if setting == "reg":
             return nearest_class(counts_pred), counts_pred.float()
         classes = log_probs.argmax(dim=1)
+        if self.config.count_readout == "posterior":
+            return classes, posterior_counts(log_probs)
         if setting == "cls":
             return classes, all_class_counts().to(classes.device)[classes].float()
         return classes, counts_pred.float()
@@ -149,4 +166,5 @@ def pair_metrics(cm: torch.Tensor) -> dict[str, float]:
     return out
 
 
-__all__ = ["GSNTask", "GSNTaskConfig", "SETTINGS", "nearest_class", "pair_confusion", "pair_metrics", "per_class_scores"]
+__all__ = ["COUNT_READOUTS", "GSNTask", "GSNTaskConfig", "SETTINGS", "nearest_class", "pair_confusion", "pair_metrics",
+           "per_class_scores", "posterior_counts"]

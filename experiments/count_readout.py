@@ -1,0 +1,43 @@
+"""Which counts should a GSN model report: its count head's, or those its class head expects?
+
+    python experiments/count_readout.py RUN_DIR [RUN_DIR ...]
+
+For each finished GSN run, on its own validation rows (the last val_size rows of its data folder), prints top-1
+and the count RMSE of three readouts of the same best weights: the count head (what a joint run's metrics
+report under count readout `setting`), the counts expected under the class probabilities (readout `posterior`,
+lab28.workloads.gsn.task.posterior_counts) and the predicted class's own counts. Findings: docs/gsn.md, "Reading
+the counts".
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from lab28.runs.model import load_run_model
+from lab28.workloads.gsn.labels import all_class_counts, encode_counts
+from lab28.workloads.gsn.loader import load_gsn
+from lab28.workloads.gsn.task import GSNTask, posterior_counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="finished GSN run folders (trained on a data folder, not --synth)")
+    args = parser.parse_args()
+    for run_dir in args.runs:
+        run = load_run_model(run_dir, device="cpu", workload="gsn")
+        data = load_gsn(run.config.data.path)
+        images, counts = data.images[-run.config.data.val_size:], data.counts[-run.config.data.val_size:]
+        log_probs, head = run.outputs(GSNTask(run.config.task), images, counts)
+        truth = counts.float()
+
+        def rmse(pred):
+            return (pred - truth).pow(2).mean().sqrt().item()
+
+        top1 = (log_probs.argmax(1) == encode_counts(counts)).float().mean().item()
+        print(f"{run_dir}: {run.config.task.setting}, top-1 {top1:.3f}; count RMSE: count head {rmse(head):.3f}, "
+              f"class posterior {rmse(posterior_counts(log_probs)):.3f}, "
+              f"predicted class {rmse(all_class_counts().float()[log_probs.argmax(1)]):.3f}")
+
+
+if __name__ == "__main__":
+    main()
