@@ -112,9 +112,11 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
     # The weights are evaluated and saved as a moving average over about the last 100 Adam steps: the trained
     # weights of one step are noisy (validation top-1 +-3 points between epochs) and the average validated 4-5
     # points higher in the same run (experiments/weight_averaging.py, docs/gsn.md). Adam itself is untouched.
+    # Counts are read as the class posterior's expectation where a class head is trained: on the dev split that has
+    # 20-35% less count RMSE than the joint model's own count head (lab28.workloads.gsn.task, docs/gsn.md).
     cfg = GSNRunConfig(
         preset=name,
-        task=GSNTaskConfig(setting=setting, lam=3.0),
+        task=GSNTaskConfig(setting=setting, lam=3.0, count_readout="posterior"),
         augment=augment,
         train=TrainConfig(seed=1, weight_average=0.99,
                           early_stopping=EarlyStoppingConfig(monitor=monitor, mode=mode, patience=20)),
@@ -134,8 +136,9 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
         cfg.train.early_stopping.patience = 4
     if name == "synthetic":
         # The lab's fixed backbone on the synthetic track; the sum-pool start of its big Linear and Adam at 2e-3
-        # (the protocol's is 1e-3) are the recipe probes' choices (docs/gsn.md, "Recipe probes").
-        _train_on_fresh_images(cfg, per_epoch=40_000, epochs=24, lr=2e-3)
+        # (the protocol's is 1e-3) are the recipe probes' choices (docs/gsn.md, "Recipe probes"). 40 epochs fit the
+        # issue's 90-minute budget on both cores of the 2-core CPU (docs/gsn.md, "The tracks side by side").
+        _train_on_fresh_images(cfg, per_epoch=40_000, epochs=40, lr=2e-3)
         cfg.model.fc_init = "pooled"
     if name == "free":
         # The free-architecture track: no part of the lab protocol is kept but the data, the split and the metrics.
