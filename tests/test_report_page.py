@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lab28.html_report import heading_anchors, markdown_to_html
-from lab28.runs.files import SuiteFiles
+from lab28.runs.files import SuiteFiles, environment_lines
 from lab28.runs.report import ReportPage, write_suite_report
 
 
@@ -143,3 +143,13 @@ def test_gsn_report_names_the_models_it_read_and_ignores_malformed_entries():
         "`shape-classifier` (the lab's fixed backbone with our heads).", ""]
     assert model_line({"a": {"model": {"name": "my-net"}}}) == ["Model: `my-net`.", ""]
     assert model_line({"a": {"model": None}}) == []
+
+
+def test_runs_from_different_environments_are_each_credited_with_their_own():
+    env = {"lab28_version": "0.1.0", "git_hash": "abc", "torch_version": "2.13.0", "device": "cpu",
+           "precision": "fp32", "torch_threads": 1}
+    same = environment_lines({"a": env, "b": dict(env), "c": {}})
+    assert same == ["lab28 0.1.0 (git abc), torch 2.13.0, device cpu, precision fp32, CPU threads per run: 1."]
+    mixed = environment_lines({"a": env, "b": {**env, "torch_threads": 2}, "c": dict(env)})
+    assert mixed == ["Runs a, c: " + same[0], "Runs b: " + same[0].replace("threads per run: 1", "threads per run: 2")]
+    assert environment_lines({"a": {}}) == []

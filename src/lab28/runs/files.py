@@ -166,10 +166,22 @@ def read_run_summary(run_dir: Path) -> dict:
 
 
 def environment_line(env: dict) -> str:
-    """The line a report prints about where its runs came from (a run's env.json, lab28.runinfo.environment)."""
+    """The line a report prints about where a run came from (its env.json, lab28.runinfo.environment)."""
     return (f"lab28 {env.get('lab28_version')} (git {env.get('git_hash')}), torch {env.get('torch_version')}, "
             f"device {env.get('device')}, precision {env.get('precision')}, "
             f"CPU threads per run: {env.get('torch_threads')}.")
+
+
+def environment_lines(envs: dict[str, dict]) -> list[str]:
+    """Where a report's runs (name -> env.json; runs without one are left out) came from: one line when they share
+    it, else one line per environment naming its runs, so that no run is credited with another's code or threads."""
+    runs_of: dict[str, list[str]] = {}
+    for name, env in envs.items():
+        if env:
+            runs_of.setdefault(environment_line(env), []).append(name)
+    if len(runs_of) == 1:
+        return list(runs_of)
+    return [f"Runs {', '.join(names)}: {line}" for line, names in runs_of.items()]
 
 
 def figures_folder(run_dir: str | Path) -> tuple[Path, Path, dict]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lab28.html_report import heading_anchors, write_html_report
 from lab28.io_utils import atomic_write_text
-from lab28.runs.files import SuiteFiles, environment_line
+from lab28.runs.files import SuiteFiles, environment_lines
 
 
 @dataclass
@@ -39,9 +39,8 @@ def write_suite_report(workload, suite_dir: str | Path) -> Path:
     suite = page.suite
     lines = [f"# {page.title}", "", *demo_banner(workload, suite.configs)]
     lines += ["## Summary", "", *page.summary, "", *page.intro, *start_lines(suite.configs)]
-    env = next((s["env"] for s in suite.summaries.values() if s["env"]), {})
-    if env:
-        lines += [environment_line(env), ""]
+    for line in environment_lines({name: summary["env"] for name, summary in suite.summaries.items()}):
+        lines += [line, ""]
     body = [*page.sections, "## Configuration", ""]
     for name, config in suite.configs.items():
         body += [f"<details><summary>{name}</summary>", "", "```json", json.dumps(config, indent=2), "```", "",
