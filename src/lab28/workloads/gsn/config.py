@@ -112,8 +112,8 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
     # The weights are evaluated and saved as a moving average over about the last 100 Adam steps: the trained
     # weights of one step are noisy (validation top-1 +-3 points between epochs) and the average validated 4-5
     # points higher in the same run (experiments/weight_averaging.py, docs/gsn.md). Adam itself is untouched.
-    # Counts are read as the class posterior's expectation where a class head is trained: on the dev split that has
-    # 20-35% less count RMSE than the joint model's own count head (lab28.workloads.gsn.task, docs/gsn.md).
+    # Counts are read as the class posterior's expectation where a class head is trained: the least-squares estimate,
+    # and the better one against the count head on every run measured (lab28.workloads.gsn.task, docs/gsn.md).
     cfg = GSNRunConfig(
         preset=name,
         task=GSNTaskConfig(setting=setting, lam=3.0, count_readout="posterior"),

@@ -35,12 +35,7 @@ class GSNPredictor(RunPredictor):
 
     @property
     def counts_from(self) -> str:
-        task = self.config.task
-        if task.setting == "reg":
-            return "count_head"
-        if task.count_readout == "posterior":
-            return "class_posterior"
-        return "class_head" if task.setting == "cls" else "count_head"
+        return self.task.counts_source()
 
     @property
     def columns(self) -> list[str]:

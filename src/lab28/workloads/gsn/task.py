@@ -9,9 +9,8 @@ In `cls` the count metrics come from the decoded class (its counts), for the sam
 
 Count readout (`count_readout`): `setting` reads the counts as above; `posterior` reads them, wherever a class
 head is trained (cls, joint), as the counts expected under its probabilities, sum_k p(k) counts(k). That expectation
-is the estimate with the least squared error when the probabilities are calibrated, and measured on the dev split
-it has a fifth to a third less count RMSE than the count head of the same joint model (docs/gsn.md, "Reading the
-counts"); `reg` has no class head and keeps its count head.
+is the estimate with the least squared error when the probabilities are calibrated (measured against the count head:
+docs/gsn.md, "Reading the counts"); `reg` has no class head and keeps its count head.
 """
 
 from __future__ import annotations
@@ -98,16 +97,26 @@ class GSNTask:
         return total, parts
 
     # -- decoding ---------------------------------------------------------------------------------------
+    def counts_source(self) -> str:
+        """Where `predict` takes the counts from: "count_head", "class_head" (the predicted class's own counts) or
+        "class_posterior" (their expectation under the class probabilities)."""
+        setting = self.config.setting
+        if setting == "reg":
+            return "count_head"
+        if self.config.count_readout == "posterior":
+            return "class_posterior"
+        return "class_head" if setting == "cls" else "count_head"
+
     def predict(self, outputs) -> tuple[torch.Tensor, torch.Tensor]:
         """(predicted classes, predicted counts) as the setting and the count readout define them."""
         log_probs, counts_pred = outputs
-        setting = self.config.setting
-        if setting == "reg":
+        if self.config.setting == "reg":
             return nearest_class(counts_pred), counts_pred.float()
         classes = log_probs.argmax(dim=1)
-        if self.config.count_readout == "posterior":
+        source = self.counts_source()
+        if source == "class_posterior":
             return classes, posterior_counts(log_probs)
-        if setting == "cls":
+        if source == "class_head":
             return classes, all_class_counts().to(classes.device)[classes].float()
         return classes, counts_pred.float()
 
