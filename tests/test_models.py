@@ -69,7 +69,7 @@ def test_a_model_of_another_workload_is_refused(asked, workload):
 
 
 def test_unknown_model_lists_the_choices():
-    with pytest.raises(Lab28Error, match="unknown model 'resnet-9000'; choose one of: compact-cnn, counting-resnet, shape-classifier"):
+    with pytest.raises(Lab28Error, match="unknown model 'resnet-9000'; choose one of: compact-cnn, counting-resnet, counting-resnet-p4, shape-classifier"):
         create_model("resnet-9000", workload="gsn")
 
 
@@ -100,3 +100,16 @@ def test_counting_resnet_is_a_few_hundred_thousand_weights_ending_in_a_pool():
     assert 400_000 < count_parameters(model) < 500_000
     features = model.features(torch.rand(3, 1, 28, 28))
     assert features.shape == (3, 128) and (features >= 0).all()
+
+
+def test_counting_resnet_p4_turns_its_features_with_the_image():
+    """The quarter-turn design: turning the image by 90 degrees moves every pooled feature to the next orientation.
+    A 29x29 input keeps every strided grid centred, so the whole backbone commutes with turns exactly there."""
+    model = create_model("counting-resnet-p4", workload="gsn").eval()
+    assert count_parameters(model) < count_parameters(create_model("counting-resnet", workload="gsn")) / 3
+    x = torch.rand(2, 1, 29, 29)
+    features = model.features(x).view(2, 32, 4)
+    turned = model.features(torch.rot90(x, 1, dims=(2, 3))).view(2, 32, 4)
+    assert torch.allclose(turned, torch.roll(features, shifts=1, dims=2), atol=1e-5)
+    assert not torch.allclose(turned, features, atol=1e-3)  # the orientations hold different values
+    assert model(torch.rand(3, 1, 28, 28))[0].shape == (3, 135)
