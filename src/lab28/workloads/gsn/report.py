@@ -124,9 +124,10 @@ def summary(finals: dict[str, dict]) -> list[str]:
 # What the report says of a model beside its name; a model missing here is named alone.
 MODEL_NOTES = {"shape-classifier": "the lab's fixed backbone with our heads",
                "compact-cnn": "a small pooled CNN with the lab model's heads, not the lab's backbone",
-               "counting-resnet": "lab28's free architecture, a small residual network with the lab model's heads",
-               "counting-resnet-p4": "counting-resnet from quarter-turn convolutions (each filter in four "
-                                     "orientations), with the lab model's heads"}
+               "counting-resnet": "a small residual network with the lab model's heads",
+               "counting-resnet-p4": "lab28's free architecture: a small residual network of quarter-turn "
+                                     "convolutions, each filter applied in four orientations, with the lab "
+                                     "model's heads"}
 
 
 def model_line(configs: dict[str, dict]) -> list[str]:
