@@ -37,11 +37,12 @@ def _conv_bn(channels_in: int, channels_out: int, stride: int = 1) -> nn.Sequent
 
 
 class ResidualBlock(nn.Module):
-    """Two 3x3 conv+BN layers with an identity shortcut (the basic block of a ResNet)."""
+    """Two 3x3 conv+BN layers with an identity shortcut (the basic block of a ResNet); `conv(channels_in,
+    channels_out)` builds each layer (QuarterTurnConv for counting-resnet-p4)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, conv=_conv_bn):
         super().__init__()
-        self.first, self.second = _conv_bn(channels, channels), _conv_bn(channels, channels)
+        self.first, self.second = conv(channels, channels), conv(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x + self.second(F.relu(self.first(x))))
@@ -102,17 +103,6 @@ class QuarterTurnConv(nn.Module):
         return self.norm(y.reshape(n, self.channels_out, 4, h, w)).reshape(n, self.channels_out * 4, h, w)
 
 
-class QuarterTurnResidualBlock(nn.Module):
-    """ResidualBlock from quarter-turn convolutions."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.first, self.second = QuarterTurnConv(channels, channels), QuarterTurnConv(channels, channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(x + self.second(F.relu(self.first(x))))
-
-
 class QuarterTurnCountingBackbone(nn.Module):
     """CountingResNetBackbone's layers as quarter-turn convolutions: 8/16/32 filters in four orientations each."""
 
@@ -122,8 +112,8 @@ class QuarterTurnCountingBackbone(nn.Module):
         super().__init__()
         self.layers = nn.Sequential(
             QuarterTurnConv(1, 8, lifting=True), nn.ReLU(),
-            QuarterTurnConv(8, 16, stride=2), nn.ReLU(), QuarterTurnResidualBlock(16),
-            QuarterTurnConv(16, 32, stride=2), nn.ReLU(), QuarterTurnResidualBlock(32))
+            QuarterTurnConv(8, 16, stride=2), nn.ReLU(), ResidualBlock(16, conv=QuarterTurnConv),
+            QuarterTurnConv(16, 32, stride=2), nn.ReLU(), ResidualBlock(32, conv=QuarterTurnConv))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x).mean(dim=(2, 3))
