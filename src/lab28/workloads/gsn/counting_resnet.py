@@ -12,7 +12,7 @@ at most 11 pixels across and overlapping shapes XOR into each other, so a shape'
 of about twice that: the two strided convolutions and the two residual blocks give 33 pixels at the 7x7 grid, while
 the residual connections keep the fine detail of the early layers trainable. Trained on fresh synthetic images
 (`--track synthetic`, lab28.workloads.gsn.synthetic_track) it never sees an image twice, so it needs no dropout.
-It is the model of the `free` preset; the lab protocol keeps the fixed backbone.
+Its quarter-turn version below is the model of the `free` preset; the lab protocol keeps the fixed backbone.
 
 `counting-resnet-p4` is the same design built from quarter-turn convolutions (the group p4 of the four rotations):
 each filter is learnt once and applied in four orientations, so turning an image by 90 degrees turns every feature
