@@ -5,15 +5,18 @@
 
 VARIANT is one of:
 - `deep7`: a second residual block at 7x7 (784k weights, ~51M multiply-adds per image);
-- `fullres`: one more 3x3 convolution, 32->32, at 28x28 before the first stride (498k weights, ~44M).
-The base design (`--preset free` alone, model counting-resnet) has one residual block per resolution (488k, 36M).
+- `fullres`: one more 3x3 convolution, 32->32, at 28x28 before the first stride (498k weights, ~44M);
+- `p4-wide`: counting-resnet-p4 (the free preset's model) with 12/24/48 filters per orientation instead of
+  8/16/32 (about 2.25x its weights and multiply-adds).
+The base design (`--preset free --model counting-resnet`) has one residual block per resolution (488k, 36M).
 
 Why: a GSN image's class needs the exact count of each of its two shape types, and the free model's errors are
 almost all splits that are off by one (pair accuracy 0.997, top-1 0.84 on the dev split): overlapping shapes
 XOR into each other, so the question is whether the network lacks context (depth at 7x7) or fine detail (work at
 28x28). Each variant trains with the free preset's recipe (fresh synthetic images with a tenth real, cosine to
 0, weight average), so its real-validation top-1 and loss compare directly with a run of the preset under the
-same budget: `lab28 train gsn --preset free --data DEV --synth-per-epoch 40000 --epochs 3 --threads 1`.
+same budget: `lab28 train gsn --preset free --data DEV --synth-per-epoch 40000 --epochs 3 --threads 1 --model M`,
+M being counting-resnet (for deep7 and fullres) or counting-resnet-p4 (for p4-wide).
 Findings: docs/gsn.md, "Recipe probes".
 """
 
@@ -25,7 +28,7 @@ import torch.nn as nn
 
 import lab28
 from lab28.models.registry import register_model
-from lab28.workloads.gsn.counting_resnet import ResidualBlock, _conv_bn
+from lab28.workloads.gsn.counting_resnet import QuarterTurnConv, ResidualBlock, _conv_bn
 from lab28.workloads.gsn.models import classifier_on
 
 
@@ -44,7 +47,15 @@ def _conv_relu(channels_in: int, channels_out: int, stride: int = 1) -> list[nn.
     return [_conv_bn(channels_in, channels_out, stride), nn.ReLU()]
 
 
+def _quarter_turn_relu(channels_in: int, channels_out: int, stride: int = 1, lifting: bool = False) -> list[nn.Module]:
+    return [QuarterTurnConv(channels_in, channels_out, stride, lifting), nn.ReLU()]
+
+
 VARIANTS = {
+    "p4-wide": lambda: PooledBackbone(
+        _quarter_turn_relu(1, 12, lifting=True) + _quarter_turn_relu(12, 24, 2)
+        + [ResidualBlock(24, conv=QuarterTurnConv)] + _quarter_turn_relu(24, 48, 2)
+        + [ResidualBlock(48, conv=QuarterTurnConv)], 48 * 4),
     "deep7": lambda: PooledBackbone(
         _conv_relu(1, 32) + _conv_relu(32, 64, 2) + [ResidualBlock(64)]
         + _conv_relu(64, 128, 2) + [ResidualBlock(128), ResidualBlock(128)], 128),
