@@ -28,7 +28,7 @@ import torch.nn as nn
 
 import lab28
 from lab28.models.registry import register_model
-from lab28.workloads.gsn.counting_resnet import QuarterTurnConv, ResidualBlock, _conv_bn
+from lab28.workloads.gsn.counting_resnet import QuarterTurnCountingBackbone, ResidualBlock, _conv_bn
 from lab28.workloads.gsn.models import classifier_on
 
 
@@ -47,15 +47,8 @@ def _conv_relu(channels_in: int, channels_out: int, stride: int = 1) -> list[nn.
     return [_conv_bn(channels_in, channels_out, stride), nn.ReLU()]
 
 
-def _quarter_turn_relu(channels_in: int, channels_out: int, stride: int = 1, lifting: bool = False) -> list[nn.Module]:
-    return [QuarterTurnConv(channels_in, channels_out, stride, lifting), nn.ReLU()]
-
-
 VARIANTS = {
-    "p4-wide": lambda: PooledBackbone(
-        _quarter_turn_relu(1, 12, lifting=True) + _quarter_turn_relu(12, 24, 2)
-        + [ResidualBlock(24, conv=QuarterTurnConv)] + _quarter_turn_relu(24, 48, 2)
-        + [ResidualBlock(48, conv=QuarterTurnConv)], 48 * 4),
+    "p4-wide": lambda: QuarterTurnCountingBackbone(filters=(12, 24, 48)),
     "deep7": lambda: PooledBackbone(
         _conv_relu(1, 32) + _conv_relu(32, 64, 2) + [ResidualBlock(64)]
         + _conv_relu(64, 128, 2) + [ResidualBlock(128), ResidualBlock(128)], 128),

@@ -104,16 +104,17 @@ class QuarterTurnConv(nn.Module):
 
 
 class QuarterTurnCountingBackbone(nn.Module):
-    """CountingResNetBackbone's layers as quarter-turn convolutions: 8/16/32 filters in four orientations each."""
+    """CountingResNetBackbone's layers as quarter-turn convolutions, `filters` per orientation at 28x28, 14x14 and
+    7x7 (8/16/32 give counting-resnet's 32/64/128 feature maps)."""
 
-    features = 32 * 4
-
-    def __init__(self):
+    def __init__(self, filters: tuple[int, int, int] = (8, 16, 32)):
         super().__init__()
+        full, half, quarter = filters
+        self.features = quarter * 4
         self.layers = nn.Sequential(
-            QuarterTurnConv(1, 8, lifting=True), nn.ReLU(),
-            QuarterTurnConv(8, 16, stride=2), nn.ReLU(), ResidualBlock(16, conv=QuarterTurnConv),
-            QuarterTurnConv(16, 32, stride=2), nn.ReLU(), ResidualBlock(32, conv=QuarterTurnConv))
+            QuarterTurnConv(1, full, lifting=True), nn.ReLU(),
+            QuarterTurnConv(full, half, stride=2), nn.ReLU(), ResidualBlock(half, conv=QuarterTurnConv),
+            QuarterTurnConv(half, quarter, stride=2), nn.ReLU(), ResidualBlock(quarter, conv=QuarterTurnConv))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x).mean(dim=(2, 3))
