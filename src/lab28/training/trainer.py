@@ -32,10 +32,30 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+def parameter_groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups: one at `lr`, then one per learning-rate multiple the model asks for.
+
+    A model may name submodules whose parameters train at a multiple of the rate: `model.lr_scales`, a dict from a
+    submodule's name (as in named_parameters) to the multiple. The schedule scales every group alike, and the first
+    group holds the rest of the model, whose rate the logs report."""
+    scales: dict[str, float] = getattr(model, "lr_scales", None) or {}
+    named = list(model.named_parameters())
+    for prefix in scales:
+        if not any(name.startswith(prefix + ".") for name, _ in named):
+            raise ValueError(f"lr_scales names {prefix!r}, which holds no parameters of this model")
+    by_scale: dict[float, list[nn.Parameter]] = {1.0: []}
+    for name, parameter in named:
+        scale = next((s for prefix, s in scales.items() if name.startswith(prefix + ".")), 1.0)
+        by_scale.setdefault(scale, []).append(parameter)
+    return [{"params": params, "lr": lr * scale} for scale, params in by_scale.items() if params]
+
+
 def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device,
                    capturable: bool = False) -> torch.optim.Optimizer:
-    """Adam/AdamW as configured. `capturable`: steppable inside a CUDA graph (see lab28.training.step)."""
+    """Adam/AdamW as configured, with the model's parameter groups (see parameter_groups). `capturable`: steppable
+    inside a CUDA graph (see lab28.training.step)."""
     cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    groups = parameter_groups(model, config.lr)
     kwargs: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
     # Fused kernels cut the optimizer step to a few launches; CPU support arrived in torch 2.4.
     if device.type in ("cuda", "cpu"):
@@ -43,10 +63,10 @@ def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device,
     if capturable:
         kwargs["capturable"] = True
     try:
-        optimizer = cls(model.parameters(), **kwargs)
+        optimizer = cls(groups, **kwargs)
     except (RuntimeError, TypeError, ValueError):
         kwargs.pop("fused", None)
-        optimizer = cls(model.parameters(), **kwargs)
+        optimizer = cls(groups, **kwargs)
     set_graph_mode(optimizer, capturable, device)
     return optimizer
 

@@ -62,6 +62,8 @@ class GSNModelConfig:
     dropout: float = 0.5  # dropout on the 256 features before both heads
     # start weights of the backbone's big Linear (architecture unchanged): default | pooled | centered | pooled-centered
     fc_init: str = "default"
+    # learning rate of the backbone's big Linear as a multiple of train.lr (the lab backbone's; the optimizer only)
+    fc_lr_scale: float = 1.0
     batchnorm: bool = False  # BatchNorm1d on the 256 features before the heads (part of the heads)
     hidden: int = 0  # units of a hidden layer (ReLU, dropout) before both heads; 0 = the heads read the features
 
@@ -70,6 +72,8 @@ class GSNModelConfig:
             raise ValueError(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
         if self.fc_init not in FC_INITS:
             raise ValueError(f"unknown fc_init {self.fc_init!r}; choose one of {', '.join(FC_INITS)}")
+        if not self.fc_lr_scale > 0:
+            raise ValueError(f"fc_lr_scale must be a positive multiple of the learning rate, got {self.fc_lr_scale}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.hidden < 0:

@@ -51,8 +51,11 @@ def load_data(config: GSNRunConfig) -> tuple[GSNData, GSNData]:
 
 
 def build_model(config: GSNRunConfig):
-    return create_model(config.model.name, workload="gsn", head=config.model.head, dropout=config.model.dropout,
-                        fc_init=config.model.fc_init, batchnorm=config.model.batchnorm, hidden=config.model.hidden)
+    model = create_model(config.model.name, workload="gsn", head=config.model.head, dropout=config.model.dropout,
+                         fc_init=config.model.fc_init, batchnorm=config.model.batchnorm, hidden=config.model.hidden)
+    if config.model.fc_lr_scale != 1.0:
+        model.scale_fc_lr(config.model.fc_lr_scale, config.model.name)
+    return model
 
 
 def init_from_training_data(model, config: GSNRunConfig, train: GSNData, images: int = 512) -> None:

@@ -156,6 +156,20 @@ class ShapeClassifier(nn.Module):
         else:
             raise ValueError(f"unknown head {head!r}; choose 'flat' or 'factored'")
         self.count_head = nn.Linear(width, NUM_SHAPES)
+        # Submodules trained at a multiple of the learning rate, by name (read by lab28.training.trainer).
+        self.lr_scales: dict[str, float] = {}
+
+    def scale_fc_lr(self, scale: float, model_name: str) -> None:
+        """Train the lab backbone's big Linear at `scale` x the learning rate; the rest of the model keeps the rate.
+
+        Why: the Linear's 50,176 inputs come out of a ReLU, so Adam's sign-like step moves a unit's pre-activation
+        the same way for every image at once (see centered_init_); units pushed below zero never fire again, and
+        most of the 256 die during training at the rate the rest of the model wants. A smaller rate for this
+        layer alone keeps more of them alive (docs/gsn.md, "Dead features")."""
+        if not isinstance(self.backbone, GSNBackbone):
+            raise ValueError(f"fc_lr_scale sets the learning rate of the lab backbone's Linear; model {model_name!r} "
+                             "has none (use fc_lr_scale 1)")
+        self.lr_scales = {"backbone.fc.1": scale} if scale != 1.0 else {}
 
     def init_from_data(self, x: torch.Tensor) -> None:
         """Data-dependent start weights where the config asks for them (see GSNBackbone.init_from_data); a
