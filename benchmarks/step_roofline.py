@@ -30,7 +30,8 @@ from train_throughput import WARMUP_STEPS, gsn_workload, lab28_step
 
 from lab28.models import create_model
 from lab28.training.device import autocast, resolve_device, resolve_precision
-from lab28.training.trainer import make_optimizer, run_epoch
+from lab28.training.optim import make_optimizer
+from lab28.training.trainer import run_epoch
 from lab28.workloads.gsn.config import preset
 from lab28.workloads.gsn.loader import load_gsn
 from lab28.workloads.gsn.task import GSNTask

@@ -36,7 +36,8 @@ from lab28.models import create_model
 from lab28.training.averaging import WeightAverage
 from lab28.training.device import resolve_device, resolve_precision
 from lab28.training.step import TrainStep, graphs_supported
-from lab28.training.trainer import make_optimizer, run_epoch, steps_per_epoch
+from lab28.training.optim import make_optimizer
+from lab28.training.trainer import run_epoch, steps_per_epoch
 
 WARMUP_STEPS = 5
 

@@ -24,7 +24,8 @@ from lab28.workloads.gsn.config import preset
 from lab28.workloads.gsn.experiment import build_model, load_data
 from lab28.workloads.gsn.task import GSNTask
 from lab28.workloads.gsn.models import centered_init_
-from lab28.training.trainer import _train_epoch, make_optimizer, make_scheduler
+from lab28.training.optim import make_optimizer, make_scheduler
+from lab28.training.trainer import _train_epoch
 
 CHUNK = 25  # steps between two counts
 

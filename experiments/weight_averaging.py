@@ -23,7 +23,8 @@ from lab28.workloads.gsn.experiment import build_model, init_from_training_data,
 from lab28.workloads.gsn.task import GSNTask
 from lab28.training.averaging import WeightAverage
 from lab28.training.step import TrainStep
-from lab28.training.trainer import evaluate, make_optimizer, run_epoch
+from lab28.training.optim import make_optimizer
+from lab28.training.trainer import evaluate, run_epoch
 
 
 class AveragingStep(TrainStep):

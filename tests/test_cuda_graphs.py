@@ -137,7 +137,7 @@ def test_graphs_are_not_used_where_they_cannot_be():
 def test_a_state_saved_with_graphs_resumes_without_them():
     """A checkpoint from a GPU run (capturable, learning rate as a device tensor) continues on the CPU."""
     from lab28.training.config import TrainConfig
-    from lab28.training.trainer import make_optimizer, set_graph_mode
+    from lab28.training.optim import make_optimizer, set_graph_mode
 
     cpu = torch.device("cpu")
     model = torch.nn.Linear(3, 2)

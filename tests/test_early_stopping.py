@@ -49,7 +49,7 @@ def test_cosine_schedule_with_warmup():
     import torch
 
     from lab28.training.config import TrainConfig
-    from lab28.training.trainer import make_scheduler
+    from lab28.training.optim import make_scheduler
 
     opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
     sched = make_scheduler(opt, TrainConfig(epochs=10, scheduler="cosine", warmup_epochs=1), steps_per_epoch=10)
