@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import torch.nn as nn
 from conftest import train_interrupted_in_epoch_two
 from lab28.cli import main
 from lab28.training.config import TrainConfig
-from lab28.training.trainer import make_optimizer, make_scheduler, parameter_groups
+from lab28.training.optim import current_lr, make_optimizer, make_scheduler, parameter_groups
 from lab28.workloads.gsn.config import preset
 from lab28.workloads.gsn.experiment import build_model
 
@@ -26,6 +27,14 @@ def test_groups_hold_every_parameter_once_and_a_name_matches_whole_submodules_on
     scaled = {id(p) for p in groups[1]["params"]}
     assert scaled == {id(p) for p in model[1].parameters()}  # not model[10], whose name also starts with "1"
     assert sorted(id(p) for group in groups for p in group["params"]) == sorted(id(p) for p in model.parameters())
+
+
+def test_where_names_nest_the_longest_decides():
+    model = nn.Sequential(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), nn.Linear(2, 2))
+    model.lr_scales = {"0.1": 0.5, "0": 0.1}
+    groups = {group["lr"]: {id(p) for p in group["params"]} for group in parameter_groups(model, 1.0)}
+    assert groups == {1.0: {id(p) for p in model[1].parameters()}, 0.1: {id(p) for p in model[0][0].parameters()},
+                      0.5: {id(p) for p in model[0][1].parameters()}}
 
 
 def test_a_model_without_scales_is_one_group_and_an_unknown_name_is_refused():
@@ -63,6 +72,7 @@ def test_adams_first_step_moves_the_big_linear_by_its_share_of_the_rate():
         scheduler.step()
     rates = [group["lr"] for group in optimizer.param_groups]
     assert rates[0] > 0.1 * 2e-3 and rates[1] == pytest.approx(0.1 * rates[0])
+    assert current_lr(optimizer) == rates[0]  # the rate metrics.csv logs is the model's own
 
 
 def test_a_scale_of_one_is_the_plain_optimizer():
@@ -72,15 +82,26 @@ def test_a_scale_of_one_is_the_plain_optimizer():
 
 def _args(data: Path, *extra: str) -> list[str]:
     return ["train", "gsn", "--data", str(data), "--preset", "lab", "--val-size", "20", "--batch-size", "16",
-            "--epochs", "3", "--threads", "1", "--device", "cpu", "--fc-lr-scale", "0.1", *extra]
+            "--epochs", "3", "--scheduler", "cosine", "--warmup-epochs", "0.5", "--threads", "1", "--device", "cpu",
+            "--fc-lr-scale", "0.1", *extra]
 
 
-def test_a_resumed_run_with_a_scaled_linear_ends_as_an_uninterrupted_one(small_gsn, tmp_path, monkeypatch):
+def test_a_resumed_run_with_a_scaled_linear_ends_as_an_uninterrupted_one(small_gsn, tmp_path, monkeypatch, capsys):
+    """An interrupted run with the Linear at a tenth of the rate resumes to the uninterrupted run's metrics. A copy
+    whose config.json was edited to another scale is refused in one line: last.pt's optimizer state does not fit."""
     from lab28.workloads.gsn.workload import GSNWorkload
 
     monkeypatch.setattr(GSNWorkload, "draw_figures", lambda self, run_dir: None)  # nothing here looks at them
     assert main([*_args(small_gsn, "--out", str(tmp_path), "--name", "whole")]) == 0
     train_interrupted_in_epoch_two(monkeypatch, _args(small_gsn, "--out", str(tmp_path), "--name", "cut"))
+    edited = shutil.copytree(tmp_path / "cut", tmp_path / "edited")
+    config = json.loads((edited / "config.json").read_text())
+    config["model"]["fc_lr_scale"] = 1.0  # the optimizer state in last.pt has the Linear in a group of its own
+    (edited / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(edited)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "last.pt: damaged checkpoint: its optimizer holds parameter groups of" in err and "\n" not in err
     assert main(["train", "--resume", str(tmp_path / "cut")]) == 0
     config = json.loads((tmp_path / "whole" / "config.json").read_text())
     assert config["model"]["fc_lr_scale"] == 0.1
@@ -96,8 +117,9 @@ def test_a_resumed_run_with_a_scaled_linear_ends_as_an_uninterrupted_one(small_g
     (["--fc-lr-scale", "inf"], "model.fc_lr_scale must be a finite number"),
     (["--fc-lr-scale", "0.1", "--model", "counting-resnet-p4"], "model 'counting-resnet-p4' has none"),
 ])
-def test_a_bad_scale_is_one_line_before_any_folder(tmp_path, capsys, flags, fragment):
-    code = main(["train", "gsn", "--synth", "--synth-n", "200", "--out", str(tmp_path / "runs"), *flags])
+@pytest.mark.parametrize("command", ["train", "suite"])
+def test_a_bad_scale_is_one_line_before_any_folder(tmp_path, capsys, flags, fragment, command):
+    code = main([command, "gsn", "--synth", "--synth-n", "200", "--out", str(tmp_path / "runs"), *flags])
     err = capsys.readouterr().err.strip()
     assert code == 2 and fragment in err and "\n" not in err
     assert not (tmp_path / "runs").exists()

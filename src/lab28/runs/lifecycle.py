@@ -147,6 +147,7 @@ def _check_state_applies(path: Path, model, state: dict) -> None:
     import numpy as np
 
     from lab28.training.early_stopping import EarlyStopping, EarlyStoppingConfig
+    from lab28.training.optim import parameter_groups
 
     saved = torch.get_rng_state(), np.random.get_state(), random.getstate()
     try:
@@ -161,6 +162,11 @@ def _check_state_applies(path: Path, model, state: dict) -> None:
             np.random.set_state(numpy_state)
         random.setstate(rng["python"])
         EarlyStopping(EarlyStoppingConfig()).load_state_dict(state["early_stopping"])
+        saved_groups = [len(group["params"]) for group in state["optimizer"]["param_groups"]]
+        model_groups = [len(group["params"]) for group in parameter_groups(model, 1.0)]
+        if saved_groups != model_groups:  # e.g. config.json's fc_lr_scale edited since the run started
+            raise ValueError(f"its optimizer holds parameter groups of {saved_groups} tensors, this run's config "
+                             f"gives {model_groups}")
         best = state["early_stopping"]["best"]
         if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
             raise ValueError(f"early-stopping best {best!r} is not a number")

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 import numpy as np
 import torch
 
+from lab28.errors import Lab28Error
+
 if TYPE_CHECKING:
     from lab28.runs.report import ReportPage
 
@@ -171,10 +173,18 @@ class ModuleWorkload:
     EVALUATE_MODULE = ""  # evaluate_run(run_dir, data_dir, out_path=, device=, tta=) -> (Path, dict)
 
     def check_config(self, config):
-        """(device, precision) for a valid config, else a one-line error (lab28.runs.config.check_run_config)."""
+        """(device, precision) for a valid config, else a one-line error (lab28.runs.config.check_run_config).
+        The model is built on the side (the global random state is left as it was), so that an option the chosen
+        model cannot take is refused before a run, suite or sweep makes its folder."""
         from lab28.runs.config import check_run_config
 
-        return check_run_config(config)
+        device_precision = check_run_config(config)
+        with torch.random.fork_rng(devices=[]):
+            try:
+                self.build_model(config)
+            except ValueError as exc:
+                raise Lab28Error(f"bad configuration: {exc}") from None
+        return device_precision
 
     @staticmethod
     def _module(name: str):

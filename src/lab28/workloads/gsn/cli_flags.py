@@ -33,7 +33,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     "fc-init": ("model.fc_init", "start weights of the backbone Linear: default | pooled (sum-pool) | centered "
                                  "(on the training data) | pooled-centered"),
     "fc-lr-scale": ("model.fc_lr_scale", "learning rate of the backbone Linear as a multiple of --lr (lab backbone "
-                                         "only; 1 = the same rate)"),
+                                         "only; 1 = the same rate; AdamW's weight decay follows the rate)"),
     "batchnorm": ("model.batchnorm", "BatchNorm1d on the 256 features before the heads (true/false)"),
     "hidden": ("model.hidden", "units of a hidden layer before both heads (0 = none)"),
     "setting": ("task.setting", "cls | reg | joint"),

@@ -19,6 +19,7 @@ from lab28.errors import Lab28Error
 from lab28.workloads.gsn.config import GSNRunConfig
 from lab28.workloads.gsn.labels import SHAPES
 from lab28.workloads.gsn.loader import GSNData, load_gsn
+from lab28.workloads.gsn.models import GSNBackbone
 from lab28.workloads.gsn.task import GSNTask
 from lab28.io_utils import atomic_write_json, atomic_write_text
 from lab28.models import create_model
@@ -54,7 +55,10 @@ def build_model(config: GSNRunConfig):
     model = create_model(config.model.name, workload="gsn", head=config.model.head, dropout=config.model.dropout,
                          fc_init=config.model.fc_init, batchnorm=config.model.batchnorm, hidden=config.model.hidden)
     if config.model.fc_lr_scale != 1.0:
-        model.scale_fc_lr(config.model.fc_lr_scale, config.model.name)
+        if not isinstance(getattr(model, "backbone", None), GSNBackbone):
+            raise ValueError(f"fc_lr_scale sets the learning rate of the lab backbone's Linear; model "
+                             f"{config.model.name!r} has none (use fc_lr_scale 1)")
+        model.set_fc_lr_scale(config.model.fc_lr_scale)
     return model
 
 

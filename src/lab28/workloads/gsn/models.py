@@ -40,6 +40,8 @@ HEADS = ("factored", "flat")
 class GSNBackbone(nn.Module):
     """The fixed lab backbone, layer for layer. `fc_init` only changes the starting weights (see below)."""
 
+    BIG_LINEAR = "fc.1"  # the Linear(50,176 -> 256), by its name in the state dict
+
     def __init__(self, fc_init: str = "default"):
         super().__init__()
         self.convs = nn.Sequential(
@@ -159,17 +161,14 @@ class ShapeClassifier(nn.Module):
         # Submodules trained at a multiple of the learning rate, by name (read by lab28.training.trainer).
         self.lr_scales: dict[str, float] = {}
 
-    def scale_fc_lr(self, scale: float, model_name: str) -> None:
-        """Train the lab backbone's big Linear at `scale` x the learning rate; the rest of the model keeps the rate.
+    def set_fc_lr_scale(self, fc_lr_scale: float) -> None:
+        """Train the lab backbone's big Linear at `fc_lr_scale` x the learning rate; the rest keeps the rate.
 
         Why: the Linear's 50,176 inputs come out of a ReLU, so Adam's sign-like step moves a unit's pre-activation
         the same way for every image at once (see centered_init_); units pushed below zero never fire again, and
         most of the 256 die during training at the rate the rest of the model wants. A smaller rate for this
         layer alone keeps more of them alive (docs/gsn.md, "Dead features")."""
-        if not isinstance(self.backbone, GSNBackbone):
-            raise ValueError(f"fc_lr_scale sets the learning rate of the lab backbone's Linear; model {model_name!r} "
-                             "has none (use fc_lr_scale 1)")
-        self.lr_scales = {"backbone.fc.1": scale} if scale != 1.0 else {}
+        self.lr_scales = {f"backbone.{GSNBackbone.BIG_LINEAR}": fc_lr_scale} if fc_lr_scale != 1.0 else {}
 
     def init_from_data(self, x: torch.Tensor) -> None:
         """Data-dependent start weights where the config asks for them (see GSNBackbone.init_from_data); a
