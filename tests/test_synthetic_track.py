@@ -184,8 +184,9 @@ def test_the_free_preset_trains_counting_resnet_p4_on_the_synthetic_track(small_
 
 
 def test_the_synthetic_preset_trains_the_fixed_backbone_on_the_synthetic_track(small_gsn, tmp_path):
-    """`--preset synthetic`: the lab's own model, its big Linear started as a sum-pool, on fresh synthetic images
-    with a tenth of real ones; a short version of it learns and validates on the real rows."""
+    """`--preset synthetic`: the lab's own model, its big Linear started as a sum-pool and trained at a tenth of the
+    rate, on fresh synthetic images with a tenth of real ones; a short version of it learns and validates on the
+    real rows."""
     out = tmp_path / "runs"
     assert main(["train", "--data", str(small_gsn), "--preset", "synthetic", "--val-size", "20",
                  "--synth-per-epoch", "256", "--synth-val-size", "32", "--epochs", "3", "--threads", "1",
@@ -193,6 +194,7 @@ def test_the_synthetic_preset_trains_the_fixed_backbone_on_the_synthetic_track(s
     config = json.loads((out / "fixed" / "config.json").read_text())
     assert config["preset"] == "synthetic" and config["model"]["name"] == "shape-classifier"
     assert config["model"]["fc_init"] == "pooled" and config["model"]["dropout"] == 0.0
+    assert config["model"]["fc_lr_scale"] == 0.1
     assert config["data"]["track"] == "synthetic" and config["data"]["real_fraction"] == 0.1
     assert config["train"]["lr"] == 2e-3 and config["train"]["scheduler"] == "cosine"
     rows = _metrics(out / "fixed")
