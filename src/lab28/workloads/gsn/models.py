@@ -158,7 +158,7 @@ class ShapeClassifier(nn.Module):
         else:
             raise ValueError(f"unknown head {head!r}; choose 'flat' or 'factored'")
         self.count_head = nn.Linear(width, NUM_SHAPES)
-        # Submodules trained at a multiple of the learning rate, by name (read by lab28.training.trainer).
+        # Submodules trained at a multiple of the learning rate, by name (read by lab28.training.optim).
         self.lr_scales: dict[str, float] = {}
 
     def set_fc_lr_scale(self, fc_lr_scale: float) -> None:
