@@ -92,8 +92,10 @@ def test_best_checkpoint_matches_final_metrics(tiny_run):
     run_dir, cfg, _ = tiny_run
     model, config = load_run_model(run_dir, torch.device("cpu"))
     _, val = load_data(config)
-    metrics = evaluate(model, GSNTask(config.task), val.images, val.counts, config.train, torch.device("cpu"), "fp32")
     final = json.loads((run_dir / "final_metrics.json").read_text())
+    # In the precision the run evaluated in: `auto` is bf16 on a CPU with bf16 units.
+    metrics = evaluate(model, GSNTask(config.task), val.images, val.counts, config.train, torch.device("cpu"),
+                       final["precision"])
     assert metrics["accuracy"] == pytest.approx(final["val"]["accuracy"])
     assert metrics["rmse"] == pytest.approx(final["val"]["rmse"], rel=1e-5)
 
