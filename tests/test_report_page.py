@@ -145,6 +145,25 @@ def test_gsn_report_names_the_models_it_read_and_ignores_malformed_entries():
     assert model_line({"a": {"model": None}}) == []
 
 
+def test_the_results_table_tells_runs_of_one_setting_apart():
+    from lab28.workloads.gsn.report import run_recipes
+
+    def config(setting, seed, track="protocol"):
+        return {"task": {"setting": setting, "lam": 3.0}, "train": {"seed": seed}, "data": {"track": track},
+                "model": {"name": "shape-classifier"}}
+
+    # A suite of the three settings of one recipe: the setting column is enough.
+    assert run_recipes({s: config(s, 1) for s in ("cls", "reg", "joint")}) == {}
+    # Two seeds of one setting: the folder names and the seeds.
+    assert run_recipes({"a": config("joint", 1), "b": config("joint", 2)}) == {
+        "run": {"a": "`a`", "b": "`b`"}, "seed": {"a": "1", "b": "2"}}
+    # The same recipe twice (say, in two precisions): the folder names alone.
+    assert run_recipes({"a": config("joint", 1), "b": config("joint", 1)}) == {"run": {"a": "`a`", "b": "`b`"}}
+    # Two tracks: the track, and not the seed they share.
+    assert run_recipes({"p": config("joint", 1), "s": config("joint", 1, "synthetic")}) == {
+        "run": {"p": "`p`", "s": "`s`"}, "track": {"p": "protocol", "s": "synthetic"}}
+
+
 def test_runs_from_different_environments_are_each_credited_with_their_own():
     env = {"lab28_version": "0.1.0", "git_hash": "abc", "torch_version": "2.13.0", "device": "cpu",
            "precision": "fp32", "torch_threads": 1}

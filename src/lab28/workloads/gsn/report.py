@@ -142,9 +142,10 @@ def model_line(configs: dict[str, dict]) -> list[str]:
 
 def run_recipes(configs: dict[str, dict]) -> dict[str, dict[str, str]]:
     """The results table's leading columns where the runs differ in more than their setting (runs gathered from
-    several tracks or models into one folder, then `lab28 report FOLDER`): column -> run -> cell. The run's
-    folder name, its track (protocol: the training rows; synthetic: fresh synthetic images each epoch), its model
-    and the run it started from. A suite of the three settings of one recipe gets none of them."""
+    several tracks, models or seeds into one folder, then `lab28 report FOLDER`): column -> run -> cell. The run's
+    folder name, then those of its track (protocol: the training rows; synthetic: fresh synthetic images each
+    epoch), model, seed and start that differ between runs; the folder name alone where two runs share a setting
+    and λ and nothing else tells their rows apart. A suite of the three settings of one recipe gets none of them."""
     def track(config: dict) -> str:
         data = config.get("data") if isinstance(config.get("data"), dict) else {}
         return str(data.get("track", "protocol"))
@@ -152,6 +153,14 @@ def run_recipes(configs: dict[str, dict]) -> dict[str, dict[str, str]]:
     def model(config: dict) -> str:
         section = config.get("model") if isinstance(config.get("model"), dict) else {}
         return f"`{section.get('name', '?')}`"
+
+    def seed(config: dict) -> str:
+        train = config.get("train") if isinstance(config.get("train"), dict) else {}
+        return str(train.get("seed", "?"))
+
+    def setting(config: dict) -> tuple[str, str]:
+        task = config.get("task") if isinstance(config.get("task"), dict) else {}
+        return str(task.get("setting", "?")), str(task.get("lam", "?"))
 
     def start(config: dict) -> str:
         train = config.get("train") if isinstance(config.get("train"), dict) else {}
@@ -161,11 +170,14 @@ def run_recipes(configs: dict[str, dict]) -> dict[str, dict[str, str]]:
         path = Path(source)  # a run folder or a .pt file: its last two parts name it (suite/run, run/best.pt)
         return f"`{path.parent.name}/{path.name}`"
 
-    columns = {"track": track, "model": model, "started from": start}
+    columns = {"track": track, "model": model, "seed": seed, "started from": start}
     cells = {column: {name: describe(config) for name, config in configs.items()}
              for column, describe in columns.items()}
     differing = {column: values for column, values in cells.items() if len(set(values.values())) > 1}
-    return {"run": {name: f"`{name}`" for name in configs}, **differing} if differing else {}
+    settings = [setting(config) for config in configs.values()]
+    if not differing and len(set(settings)) == len(settings):
+        return {}
+    return {"run": {name: f"`{name}`" for name in configs}, **differing}
 
 
 def report_page(suite_dir: str | Path) -> ReportPage:
