@@ -146,25 +146,25 @@ def run_recipes(configs: dict[str, dict]) -> dict[str, dict[str, str]]:
     folder name, then those of its track (protocol: the training rows; synthetic: fresh synthetic images each
     epoch), model, seed and start that differ between runs; the folder name alone where two runs share a setting
     and λ and nothing else tells their rows apart. A suite of the three settings of one recipe gets none of them."""
+    def section(config: dict, name: str) -> dict:  # a malformed config.json shows "?" rather than failing
+        value = config.get(name)
+        return value if isinstance(value, dict) else {}
+
     def track(config: dict) -> str:
-        data = config.get("data") if isinstance(config.get("data"), dict) else {}
-        return str(data.get("track", "protocol"))
+        return str(section(config, "data").get("track", "protocol"))
 
     def model(config: dict) -> str:
-        section = config.get("model") if isinstance(config.get("model"), dict) else {}
-        return f"`{section.get('name', '?')}`"
+        return f"`{section(config, 'model').get('name', '?')}`"
 
     def seed(config: dict) -> str:
-        train = config.get("train") if isinstance(config.get("train"), dict) else {}
-        return str(train.get("seed", "?"))
+        return str(section(config, "train").get("seed", "?"))
 
     def setting(config: dict) -> tuple[str, str]:
-        task = config.get("task") if isinstance(config.get("task"), dict) else {}
+        task = section(config, "task")
         return str(task.get("setting", "?")), str(task.get("lam", "?"))
 
     def start(config: dict) -> str:
-        train = config.get("train") if isinstance(config.get("train"), dict) else {}
-        source = train.get("init_from")
+        source = section(config, "train").get("init_from")
         if not (isinstance(source, str) and source):
             return "–"
         path = Path(source)  # a run folder or a .pt file: its last two parts name it (suite/run, run/best.pt)
