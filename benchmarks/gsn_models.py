@@ -2,7 +2,7 @@
 evaluation throughput, in one process.
 
 Each registered GSN model trains through lab28's own step (lab28.training.trainer.run_epoch) with the config of
-the preset that uses it (shape-classifier: lab, compact-cnn: quick, counting-resnet and counting-resnet-p4: free),
+the preset that uses it (shape-classifier: lab, compact-cnn: quick, the counting-resnet models: free),
 on the same synthetic images; evaluation is the engine's evaluation path at the preset's evaluation batch.
 Timings of one run on one machine compare with each other, not with another machine's.
 
@@ -28,7 +28,7 @@ from lab28.workloads.gsn.synthetic_track import generated
 from lab28.workloads.gsn.task import GSNTask
 
 PRESET_OF_MODEL = {"shape-classifier": "lab", "compact-cnn": "quick", "counting-resnet": "free",
-                   "counting-resnet-p4": "free"}
+                   "counting-resnet-p4": "free", "counting-resnet-p4-fullres": "free"}
 
 
 def eval_throughput(model, task, images, counts, train_config, device) -> float:
@@ -66,10 +66,10 @@ def main() -> None:
                          "batch_size": cfg.train.batch_size, "train_img_per_s": train, "mode": mode,
                          "eval_img_per_s": eval_throughput(model, task, images, counts, cfg.train, device)}
     print(f"GSN models, device {device} ({results[name]['mode']}), {torch.get_num_threads()} CPU threads")
-    print(f"  {'model':18s} {'preset':7s} {'weights':>11s} {'MACs/img':>10s} {'batch':>5s} {'train img/s':>12s} "
+    print(f"  {'model':26s} {'preset':7s} {'weights':>11s} {'MACs/img':>10s} {'batch':>5s} {'train img/s':>12s} "
           f"{'eval img/s':>11s}")
     for name, r in results.items():
-        print(f"  {name:18s} {r['preset']:7s} {r['parameters']:11,d} {r['multiply_adds'] / 1e6:9.1f}M "
+        print(f"  {name:26s} {r['preset']:7s} {r['parameters']:11,d} {r['multiply_adds'] / 1e6:9.1f}M "
               f"{r['batch_size']:5d} {r['train_img_per_s']:12.1f} {r['eval_img_per_s']:11.1f}")
     save_result("gsn_models", {"models": results, "steps": args.steps})
 

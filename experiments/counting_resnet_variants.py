@@ -1,4 +1,4 @@
-"""Does counting-resnet learn more per image with more depth at 7x7 or more work at full resolution?
+"""Does counting-resnet learn more per image with more depth, more work at full resolution, width or symmetry?
 
     python experiments/counting_resnet_variants.py VARIANT --data DEV_DIR [--epochs 3] [--per-epoch 40000]
         [--lr 2e-3] [--threads 1] [--out runs/variants]
@@ -6,8 +6,13 @@
 VARIANT is one of:
 - `deep7`: a second residual block at 7x7 (784k weights, ~51M multiply-adds per image);
 - `fullres`: one more 3x3 convolution, 32->32, at 28x28 before the first stride (498k weights, ~44M);
-- `p4-wide`: counting-resnet-p4 (the free preset's model) with 12/24/48 filters per orientation instead of
-  8/16/32 (about 2.25x its weights and multiply-adds).
+- `p4-wide`: counting-resnet-p4 with 12/24/48 filters per orientation instead of 8/16/32 (about 2.25x its
+  weights and multiply-adds);
+- `p4-exact`: counting-resnet-p4 halving its maps by a 2x2 average before a stride-1 convolution, exactly
+  equivariant on 28x28; `-wide` 12/24/48 filters; `-fullres` and `-fullres2` one and two residual blocks at 28x28;
+  `p4-exact-wide-fullres` is the package's counting-resnet-p4-fullres; `p4-exact-wider-fullres` 16/24/48 filters;
+- `d4`, `d4-exact`: the same with mirrors as well as quarter turns (4/8/16 filters per orientation, eight
+  orientations: counting-resnet-p4's feature maps and multiply-adds).
 The base design (`--preset free --model counting-resnet`) has one residual block per resolution (488k, 36M).
 
 Why: a GSN image's class needs the exact count of each of its two shape types, and the free model's errors are
@@ -16,8 +21,8 @@ XOR into each other, so the question is whether the network lacks context (depth
 28x28). Each variant trains with the free preset's recipe (fresh synthetic images with a tenth real, cosine to
 0, weight average), so its real-validation top-1 and loss compare directly with a run of the preset under the
 same budget: `lab28 train gsn --preset free --data DEV --synth-per-epoch 40000 --epochs 3 --threads 1 --model M`,
-M being counting-resnet (for deep7 and fullres) or counting-resnet-p4 (for p4-wide).
-Findings: docs/gsn.md, "Recipe probes".
+M being counting-resnet (for deep7 and fullres) or counting-resnet-p4 (for the p4 and d4 variants).
+Findings: docs/gsn.md, "Recipe probes" and "A larger free model".
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import torch.nn as nn
 
 import lab28
 from lab28.models.registry import register_model
-from lab28.workloads.gsn.counting_resnet import QuarterTurnCountingBackbone, ResidualBlock, _conv_bn
+from lab28.workloads.gsn.counting_resnet import GroupCountingBackbone, ResidualBlock, _conv_bn
 from lab28.workloads.gsn.models import classifier_on
 
 
@@ -48,7 +53,16 @@ def _conv_relu(channels_in: int, channels_out: int, stride: int = 1) -> list[nn.
 
 
 VARIANTS = {
-    "p4-wide": lambda: QuarterTurnCountingBackbone(filters=(12, 24, 48)),
+    "p4-wide": lambda: GroupCountingBackbone(filters=(12, 24, 48)),
+    "p4-exact": lambda: GroupCountingBackbone(pool_first=True),
+    "p4-exact-wide": lambda: GroupCountingBackbone(filters=(12, 24, 48), pool_first=True),
+    "p4-exact-fullres": lambda: GroupCountingBackbone(filters=(8, 16, 32), blocks=(1, 1, 1), pool_first=True),
+    "p4-exact-fullres2": lambda: GroupCountingBackbone(filters=(8, 16, 32), blocks=(2, 1, 1), pool_first=True),
+    "p4-exact-wide-fullres": lambda: GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True),
+    "p4-exact-wide-fullres2": lambda: GroupCountingBackbone(filters=(12, 24, 48), blocks=(2, 1, 1), pool_first=True),
+    "p4-exact-wider-fullres": lambda: GroupCountingBackbone(filters=(16, 24, 48), blocks=(1, 1, 1), pool_first=True),
+    "d4": lambda: GroupCountingBackbone(filters=(4, 8, 16), group="d4"),
+    "d4-exact": lambda: GroupCountingBackbone(filters=(4, 8, 16), group="d4", pool_first=True),
     "deep7": lambda: PooledBackbone(
         _conv_relu(1, 32) + _conv_relu(32, 64, 2) + [ResidualBlock(64)]
         + _conv_relu(64, 128, 2) + [ResidualBlock(128), ResidualBlock(128)], 128),

@@ -12,13 +12,20 @@ at most 11 pixels across and overlapping shapes XOR into each other, so a shape'
 of about twice that: the two strided convolutions and the two residual blocks give 33 pixels at the 7x7 grid, while
 the residual connections keep the fine detail of the early layers trainable. Trained on fresh synthetic images
 (`--track synthetic`, lab28.workloads.gsn.synthetic_track) it never sees an image twice, so it needs no dropout.
-Its quarter-turn version below is the model of the `free` preset; the lab protocol keeps the fixed backbone.
+Its quarter-turn versions below are lab28's free models (the `free` preset trains the larger one); the lab protocol
+keeps the fixed backbone.
 
 `counting-resnet-p4` is the same design built from quarter-turn convolutions (the group p4 of the four rotations):
 each filter is learnt once and applied in four orientations, so turning an image by 90 degrees turns every feature
 map and moves it to the next orientation. The four triangle kinds are quarter turns of one another, so what the
 network learns about one serves all four. With 8/16/32 filters per orientation it has the same 32/64/128 feature
 maps and multiply-adds as `counting-resnet`, and a quarter of its convolution weights.
+
+`counting-resnet-p4-fullres` (the `free` preset's model) changes three things, each of which learnt more per image
+in short probes (docs/gsn.md, "A larger free model"): it halves its maps by a 2x2 average before a stride-1
+convolution instead of convolving at stride 2, which makes it exactly equivariant on 28x28 images; it adds a
+residual block at 28x28, where the fine detail of overlapping shapes is; and it has 12/24/48 filters per
+orientation. About 309,000 weights and 114M multiply-adds per image.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ def _conv_bn(channels_in: int, channels_out: int, stride: int = 1) -> nn.Sequent
 
 class ResidualBlock(nn.Module):
     """Two 3x3 conv+BN layers with an identity shortcut (the basic block of a ResNet); `conv(channels_in,
-    channels_out)` builds each layer (QuarterTurnConv for counting-resnet-p4)."""
+    channels_out)` builds each layer (GroupConv for counting-resnet-p4)."""
 
     def __init__(self, channels: int, conv=_conv_bn):
         super().__init__()
@@ -70,51 +77,88 @@ def counting_resnet(head: str = "factored", dropout: float = 0.0, fc_init: str =
     return classifier_on(CountingResNetBackbone(), "counting-resnet", head, dropout, fc_init, batchnorm, hidden)
 
 
-class QuarterTurnConv(nn.Module):
-    """3x3 convolution + BatchNorm that commutes with quarter turns of its input.
+# A symmetry of the square grid is (mirror m, turns r): mirror the columns if m, then turn by r quarter turns.
+# The group p4 holds the four turns; d4 (p4m) adds each turn after a mirror. Index of (m, r): 4m + r.
+GROUPS = {"p4": [(0, r) for r in range(4)], "d4": [(m, r) for m in range(2) for r in range(4)]}
 
-    Its output has an orientation axis of 4 beside the channels (channel c, orientation r at index 4c + r): every
-    filter is stored once and applied turned by r = 0..3. For an input that already has the orientation axis (not
-    `lifting`), turning a filter also rolls its orientation axis by r. BatchNorm shares its statistics over the four
-    orientations, so the layer stays equivariant in training mode too. Equivariance is exact at stride 1; a stride
-    of 2 on an even-sized map samples a grid that a quarter turn moves by one pixel, so there it is approximate."""
 
-    def __init__(self, channels_in: int, channels_out: int, stride: int = 1, lifting: bool = False):
+def _compose(g: tuple[int, int], h: tuple[int, int]) -> tuple[int, int]:
+    """g after h: a mirror reverses the direction of the turns that follow it."""
+    return g[0] ^ h[0], (g[1] + (-1) ** g[0] * h[1]) % 4
+
+
+def _inverse(g: tuple[int, int]) -> tuple[int, int]:
+    return g if g[0] else (0, -g[1] % 4)  # a mirrored turn is its own inverse
+
+
+def transform(x: torch.Tensor, g: tuple[int, int]) -> torch.Tensor:
+    """Apply the symmetry g to the last two (spatial) axes of x."""
+    return torch.rot90(torch.flip(x, dims=(-1,)) if g[0] else x, g[1], dims=(-2, -1))
+
+
+class GroupConv(nn.Module):
+    """3x3 convolution + BatchNorm that commutes with the symmetries of `group` (p4: quarter turns; d4: quarter
+    turns and mirrors).
+
+    Its output has an orientation axis of |group| beside the channels (channel c, orientation g at index
+    |group| * c + g): every filter is stored once and applied transformed by each g. For an input that already has
+    the orientation axis (not `lifting`), the filter applied as g reads input orientation h where the stored
+    filter reads g^-1 h. BatchNorm shares its statistics over the orientations, so the layer stays equivariant in
+    training mode too. Equivariance is exact at stride 1. A stride of 2 on an even-sized map samples a grid that a
+    turn or mirror moves by one pixel, so there it is approximate; `pool_first` halves the map with a 2x2 average
+    instead and then convolves at stride 1, which is exact (the 2x2 blocks of an even-sized map go to blocks) at
+    the same cost."""
+
+    def __init__(self, channels_in: int, channels_out: int, stride: int = 1, lifting: bool = False,
+                 group: str = "p4", pool_first: bool = False):
         super().__init__()
-        self.channels_out, self.stride = channels_out, stride
-        self.orientations_in = 1 if lifting else 4
+        elements = GROUPS[group]
+        self.channels_out, self.stride, self.elements, self.pool_first = channels_out, stride, elements, pool_first
+        self.orientations_in = 1 if lifting else len(elements)
+        # Row g: the input orientation each of the stored filter's orientations reads when applied as g.
+        index = [[0] if lifting else [elements.index(_compose(_inverse(g), h)) for h in elements] for g in elements]
+        self.register_buffer("input_orientation", torch.tensor(index), persistent=False)
         # stored 4-D, as a convolution weight is (the engine converts models to channels_last)
         self.weight = nn.Parameter(torch.empty(channels_out, channels_in * self.orientations_in, 3, 3))
         nn.init.kaiming_normal_(self.weight, nonlinearity="relu")
         self.norm = nn.BatchNorm3d(channels_out)
 
-    def turned_weight(self) -> torch.Tensor:
-        """The (4 * channels_out, channels_in * orientations_in, 3, 3) weight of the four orientations."""
+    def transformed_weight(self) -> torch.Tensor:
+        """The (|group| * channels_out, channels_in * orientations_in, 3, 3) weight of all orientations."""
         base = self.weight.view(self.channels_out, -1, self.orientations_in, 3, 3)
-        turned = []
-        for r in range(4):
-            w = torch.rot90(base, r, dims=(3, 4))
-            turned.append(torch.roll(w, shifts=r, dims=2) if self.orientations_in == 4 else w)
-        return torch.stack(turned, dim=1).reshape(self.channels_out * 4, -1, 3, 3)
+        each = [transform(base[:, :, self.input_orientation[i]], g) for i, g in enumerate(self.elements)]
+        return torch.stack(each, dim=1).reshape(self.channels_out * len(self.elements), -1, 3, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv2d(x, self.turned_weight(), stride=self.stride, padding=1)
+        if self.pool_first and self.stride == 2:
+            x, stride = F.avg_pool2d(x, 2), 1
+        else:
+            stride = self.stride
+        y = F.conv2d(x, self.transformed_weight(), stride=stride, padding=1)
         n, _, h, w = y.shape
-        return self.norm(y.reshape(n, self.channels_out, 4, h, w)).reshape(n, self.channels_out * 4, h, w)
+        return self.norm(y.reshape(n, self.channels_out, len(self.elements), h, w)).reshape(n, -1, h, w)
 
 
-class QuarterTurnCountingBackbone(nn.Module):
-    """CountingResNetBackbone's layers as quarter-turn convolutions, `filters` per orientation at 28x28, 14x14 and
-    7x7 (8/16/32 give counting-resnet's 32/64/128 feature maps)."""
+class GroupCountingBackbone(nn.Module):
+    """CountingResNetBackbone's layers as group convolutions: `filters` per orientation at 28x28, 14x14 and 7x7,
+    each resolution reached by one convolution and followed by `blocks` residual blocks (p4 with 8/16/32 filters
+    and blocks 0/1/1 is counting-resnet's layout, with its 32/64/128 feature maps)."""
 
-    def __init__(self, filters: tuple[int, int, int] = (8, 16, 32)):
+    def __init__(self, filters: tuple[int, int, int] = (8, 16, 32), blocks: tuple[int, int, int] = (0, 1, 1),
+                 group: str = "p4", pool_first: bool = False):
         super().__init__()
-        full, half, quarter = filters
-        self.features = quarter * 4
-        self.layers = nn.Sequential(
-            QuarterTurnConv(1, full, lifting=True), nn.ReLU(),
-            QuarterTurnConv(full, half, stride=2), nn.ReLU(), ResidualBlock(half, conv=QuarterTurnConv),
-            QuarterTurnConv(half, quarter, stride=2), nn.ReLU(), ResidualBlock(quarter, conv=QuarterTurnConv))
+        self.features = filters[-1] * len(GROUPS[group])
+
+        def conv(channels_in, channels_out, **options):
+            return GroupConv(channels_in, channels_out, group=group, pool_first=pool_first, **options)
+
+        layers, channels_in = [], 1
+        for stage, (width, count) in enumerate(zip(filters, blocks)):
+            first = stage == 0
+            layers += [conv(channels_in, width, lifting=first, stride=1 if first else 2), nn.ReLU()]
+            layers += [ResidualBlock(width, conv=conv) for _ in range(count)]
+            channels_in = width
+        self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x).mean(dim=(2, 3))
@@ -123,5 +167,12 @@ class QuarterTurnCountingBackbone(nn.Module):
 @register_model("counting-resnet-p4", workload="gsn")
 def counting_resnet_p4(head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
                        batchnorm: bool = False, hidden: int = 0) -> ShapeClassifier:
-    return classifier_on(QuarterTurnCountingBackbone(), "counting-resnet-p4", head, dropout, fc_init, batchnorm,
+    return classifier_on(GroupCountingBackbone(), "counting-resnet-p4", head, dropout, fc_init, batchnorm,
                          hidden)
+
+
+@register_model("counting-resnet-p4-fullres", workload="gsn")
+def counting_resnet_p4_fullres(head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
+                               batchnorm: bool = False, hidden: int = 0) -> ShapeClassifier:
+    return classifier_on(GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True),
+                         "counting-resnet-p4-fullres", head, dropout, fc_init, batchnorm, hidden)

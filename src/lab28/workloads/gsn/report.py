@@ -127,7 +127,10 @@ MODEL_NOTES = {"shape-classifier": "the lab's fixed backbone with our heads",
                "counting-resnet": "a small residual network with the lab model's heads",
                "counting-resnet-p4": "lab28's free architecture: a small residual network of quarter-turn "
                                      "convolutions, each filter applied in four orientations, with the lab "
-                                     "model's heads"}
+                                     "model's heads",
+               "counting-resnet-p4-fullres": "lab28's free architecture, larger: counting-resnet-p4 wider, with a "
+                                             "residual block at full resolution and downsampling that keeps the "
+                                             "quarter-turn symmetry exact"}
 
 
 def model_line(configs: dict[str, dict]) -> list[str]:
