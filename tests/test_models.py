@@ -115,7 +115,6 @@ def test_counting_resnet_p4_turns_its_features_with_the_image():
     assert model(torch.rand(3, 1, 28, 28))[0].shape == (3, 135)
 
 
-
 def test_counting_resnet_p4_fullres_turns_its_features_with_the_image_exactly_on_28x28():
     """The larger free model halves its maps by 2x2 averages, so it commutes with quarter turns on the real
     image size, where counting-resnet-p4 only nearly does."""
@@ -127,6 +126,7 @@ def test_counting_resnet_p4_fullres_turns_its_features_with_the_image_exactly_on
     p4 = create_model("counting-resnet-p4", workload="gsn").eval()
     p4_turned = p4.features(torch.rot90(x, 1, dims=(2, 3))).view(2, 32, 4)
     assert not torch.allclose(p4_turned, torch.roll(p4.features(x).view(2, 32, 4), shifts=1, dims=2), atol=1e-3)
+
 
 def test_symmetries_of_the_grid_compose_as_the_dihedral_group():
     """`transform` applies (mirror, turns); `_compose(g, h)` must be the symmetry of doing h, then g, and
