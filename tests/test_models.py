@@ -116,23 +116,21 @@ def test_counting_resnet_p4_turns_its_features_with_the_image():
 
 
 def test_counting_resnet_p4_fullres_turns_its_features_with_the_image_exactly_on_28x28():
-    """The larger free model halves its maps by 2x2 averages, so it commutes with quarter turns on the real
-    image size, where counting-resnet-p4 only nearly does."""
+    """The larger free model halves its maps by 2x2 averages, so its features turn with the image exactly on the
+    real image size (strided layers miss by a pixel there: the parametrised test below)."""
     model = create_model("counting-resnet-p4-fullres", workload="gsn").eval()
     x = torch.rand(2, 1, 28, 28)
     features = model.features(x).view(2, 48, 4)
     turned = model.features(torch.rot90(x, 1, dims=(2, 3))).view(2, 48, 4)
     assert torch.allclose(turned, torch.roll(features, shifts=1, dims=2), atol=1e-5)
-    p4 = create_model("counting-resnet-p4", workload="gsn").eval()
-    p4_turned = p4.features(torch.rot90(x, 1, dims=(2, 3))).view(2, 32, 4)
-    assert not torch.allclose(p4_turned, torch.roll(p4.features(x).view(2, 32, 4), shifts=1, dims=2), atol=1e-3)
+    assert not torch.allclose(turned, features, atol=1e-3)  # the orientations hold different values
 
 
 def test_symmetries_of_the_grid_compose_as_the_dihedral_group():
-    """`transform` applies (mirror, turns); `_compose(g, h)` must be the symmetry of doing h, then g, and
+    """`transform` applies (mirror, turns); `_compose_symmetries(g, h)` must be the symmetry of doing h, then g, and
     `_inverse` must undo it. A wrong sign in the composition would build d4 filters that read the wrong input
     orientation, and the network would not be equivariant."""
-    from lab28.workloads.gsn.counting_resnet import GROUPS, _compose, _inverse, transform
+    from lab28.workloads.gsn.counting_resnet import GROUPS, _compose_symmetries, _inverse, transform
 
     x = torch.arange(25.0).view(5, 5)
     d4 = GROUPS["d4"]
@@ -141,20 +139,21 @@ def test_symmetries_of_the_grid_compose_as_the_dihedral_group():
     for g in d4:
         assert torch.equal(transform(transform(x, _inverse(g)), g), x)
         for h in d4:
-            assert torch.equal(transform(transform(x, h), g), transform(x, _compose(g, h)))
+            assert torch.equal(transform(transform(x, h), g), transform(x, _compose_symmetries(g, h)))
 
 
 @pytest.mark.parametrize("group", ["p4", "d4"])
 @pytest.mark.parametrize("pool_first", [False, True])
 def test_group_convolutions_permute_their_orientations_with_the_image(group, pool_first):
     """Transforming the image by a symmetry k moves the pooled feature of orientation g to orientation k g, in
-    training mode (BatchNorm on the batch) as well. Strided convolutions keep this exactly only on odd-sized maps
-    (29x29); halving by a 2x2 average first (`pool_first`) keeps it on the real 28x28 images."""
-    from lab28.workloads.gsn.counting_resnet import GROUPS, GroupCountingBackbone, _compose, _inverse, transform
+    training mode (BatchNorm on the batch) and in evaluation mode, with a residual block at every stage. Strided
+    convolutions keep this exactly only on odd-sized maps (29x29); halving by a 2x2 average first (`pool_first`)
+    keeps it on the real 28x28 images."""
+    from lab28.workloads.gsn.counting_resnet import GROUPS, GroupCountingBackbone, _compose_symmetries, _inverse, transform
 
     torch.manual_seed(0)
     elements = GROUPS[group]
-    backbone = GroupCountingBackbone((2, 3, 4), group=group, pool_first=pool_first).double().train()
+    backbone = GroupCountingBackbone((2, 3, 4), blocks=(1, 1, 1), group=group, pool_first=pool_first).double()
 
     def worst_miss(size: int) -> float:
         x = torch.rand(3, 1, size, size, dtype=torch.float64)
@@ -163,10 +162,12 @@ def test_group_convolutions_permute_their_orientations_with_the_image(group, poo
         miss = 0.0
         for k in elements:
             moved = backbone(transform(x, k)).view(3, 4, len(elements))
-            expected = features[..., [elements.index(_compose(_inverse(k), g)) for g in elements]]
+            expected = features[..., [elements.index(_compose_symmetries(_inverse(k), g)) for g in elements]]
             miss = max(miss, (moved - expected).abs().max().item())
         return miss
 
-    assert worst_miss(28 if pool_first else 29) < 1e-10
-    if not pool_first:
-        assert worst_miss(28) > 1e-3
+    for mode in (backbone.train, backbone.eval):
+        mode()
+        assert worst_miss(28 if pool_first else 29) < 1e-10
+        if not pool_first:
+            assert worst_miss(28) > 1e-3

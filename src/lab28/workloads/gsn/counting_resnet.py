@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from lab28.models.registry import register_model
 from lab28.workloads.gsn.models import ShapeClassifier, classifier_on
+from lab28.workloads.gsn.tta import apply_view
 
 
 def _conv_bn(channels_in: int, channels_out: int, stride: int = 1) -> nn.Sequential:
@@ -82,7 +83,7 @@ def counting_resnet(head: str = "factored", dropout: float = 0.0, fc_init: str =
 GROUPS = {"p4": [(0, r) for r in range(4)], "d4": [(m, r) for m in range(2) for r in range(4)]}
 
 
-def _compose(g: tuple[int, int], h: tuple[int, int]) -> tuple[int, int]:
+def _compose_symmetries(g: tuple[int, int], h: tuple[int, int]) -> tuple[int, int]:
     """g after h: a mirror reverses the direction of the turns that follow it."""
     return g[0] ^ h[0], (g[1] + (-1) ** g[0] * h[1]) % 4
 
@@ -92,8 +93,9 @@ def _inverse(g: tuple[int, int]) -> tuple[int, int]:
 
 
 def transform(x: torch.Tensor, g: tuple[int, int]) -> torch.Tensor:
-    """Apply the symmetry g to the last two (spatial) axes of x."""
-    return torch.rot90(torch.flip(x, dims=(-1,)) if g[0] else x, g[1], dims=(-2, -1))
+    """Apply the symmetry g = (mirror, quarter turns) to the last two (spatial) axes of x: TTA's convention, a
+    left-right mirror first, then the turns, so the two stay one definition."""
+    return apply_view(x, g[1], bool(g[0]))
 
 
 class GroupConv(nn.Module):
@@ -116,7 +118,7 @@ class GroupConv(nn.Module):
         self.channels_out, self.stride, self.elements, self.pool_first = channels_out, stride, elements, pool_first
         self.orientations_in = 1 if lifting else len(elements)
         # Row g: the input orientation each of the stored filter's orientations reads when applied as g.
-        index = [[0] if lifting else [elements.index(_compose(_inverse(g), h)) for h in elements] for g in elements]
+        index = [[0] if lifting else [elements.index(_compose_symmetries(_inverse(g), h)) for h in elements] for g in elements]
         self.register_buffer("input_orientation", torch.tensor(index), persistent=False)
         # stored 4-D, as a convolution weight is (the engine converts models to channels_last)
         self.weight = nn.Parameter(torch.empty(channels_out, channels_in * self.orientations_in, 3, 3))
