@@ -149,7 +149,8 @@ def test_group_convolutions_permute_their_orientations_with_the_image(group, poo
     training mode (BatchNorm on the batch) and in evaluation mode, with a residual block at every stage. Strided
     convolutions keep this exactly only on odd-sized maps (29x29); halving by a 2x2 average first (`pool_first`)
     keeps it on the real 28x28 images."""
-    from lab28.workloads.gsn.counting_resnet import GROUPS, GroupCountingBackbone, _compose_symmetries, _inverse, transform
+    from lab28.workloads.gsn.counting_resnet import (GROUPS, GroupCountingBackbone, _compose_symmetries, _inverse,
+                                                     transform)
 
     torch.manual_seed(0)
     elements = GROUPS[group]

@@ -118,7 +118,8 @@ class GroupConv(nn.Module):
         self.channels_out, self.stride, self.elements, self.pool_first = channels_out, stride, elements, pool_first
         self.orientations_in = 1 if lifting else len(elements)
         # Row g: the input orientation each of the stored filter's orientations reads when applied as g.
-        index = [[0] if lifting else [elements.index(_compose_symmetries(_inverse(g), h)) for h in elements] for g in elements]
+        index = [[0] if lifting else [elements.index(_compose_symmetries(_inverse(g), h)) for h in elements]
+                 for g in elements]
         self.register_buffer("input_orientation", torch.tensor(index), persistent=False)
         # stored 4-D, as a convolution weight is (the engine converts models to channels_last)
         self.weight = nn.Parameter(torch.empty(channels_out, channels_in * self.orientations_in, 3, 3))
