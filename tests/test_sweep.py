@@ -197,7 +197,8 @@ def _running_trial(tmp_path: Path, sweep: subprocess.Popen, timeout: float = 120
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if sweep.poll() is not None:
-            raise AssertionError(f"the sweep ended (exit {sweep.returncode}) before a trial could be killed")
+            raise AssertionError(f"the sweep ended (exit {sweep.returncode}) before a trial could be killed: "
+                                 f"{sweep.stderr.read()[-2000:]}")
         if (tmp_path / "out" / "gsn-sweep" / "study.db").is_file():
             try:
                 running = [t for t in trials_of(tmp_path) if t.state.name == "RUNNING" and "pid" in t.user_attrs
@@ -323,3 +324,47 @@ def test_the_recorded_command_masks_the_storage_however_it_is_spelled(tmp_path):
     assert "--stor ***" in record["command"] and record["command"].startswith("lab28 sweep gsn --space ")
     for path in (folder / "sweep.json", folder / "report.md", folder / "report.html"):
         assert "hunter2" not in path.read_text()
+
+
+# -- workers that start together on an empty database ----------------------------------------------------------------
+@pytest.mark.parametrize("message", ["table study_directions already exists", "database is locked"])
+def test_a_worker_that_loses_the_race_to_create_the_tables_tries_again(tmp_path, monkeypatch, message):
+    """SQLite's answers to the second of two workers creating Optuna's tables at once: the next try succeeds."""
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    from lab28.runs.sweep import open_storage
+
+    real = optuna.storages.RDBStorage
+    calls = []
+
+    def racing(url, *args, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.OperationalError("CREATE TABLE study_directions", None,
+                                                  sqlite3.OperationalError(message))
+        return real(url, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    assert isinstance(open_storage(url), real) and len(calls) == 2
+
+
+def test_a_database_that_refuses_for_another_reason_is_one_line_at_once(tmp_path, monkeypatch):
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    from lab28.runs.sweep import open_storage
+
+    calls = []
+
+    def refusing(url, *args, **kwargs):
+        calls.append(url)
+        raise sqlalchemy.exc.OperationalError("SELECT", None, sqlite3.OperationalError("unable to open database file"))
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", refusing)
+    with pytest.raises(Lab28Error, match="unable to open database file"):
+        open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    assert len(calls) == 1

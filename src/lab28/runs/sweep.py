@@ -222,9 +222,10 @@ def open_storage(url: str):
             try:
                 return optuna.storages.RDBStorage(url)
             except Exception as exc:
-                # Workers that start together on an empty database race to create Optuna's tables; the loser's
-                # CREATE fails once the winner's exists, and a second try finds them.
-                if attempt == 4 or "IntegrityError" not in type(exc).__name__:
+                # Workers that start together on an empty database race to create Optuna's tables: the loser's
+                # CREATE or its version row fails once the winner's exists (SQLite: "table ... already exists"),
+                # or waits on the winner's lock; a second try finds the tables.
+                if attempt == 4 or not _lost_the_table_race(exc):
                     raise
                 time.sleep(0.2 + random.random())
     except ImportError as exc:
@@ -234,6 +235,13 @@ def open_storage(url: str):
         if type(exc).__module__.startswith(("sqlalchemy", "optuna")) or isinstance(exc, ValueError):
             raise Lab28Error(f"storage {redact(url)}: {' '.join(str(exc).split())[:300]}") from None
         raise
+
+
+def _lost_the_table_race(exc: Exception) -> bool:
+    if type(exc).__name__ == "IntegrityError":
+        return True
+    message = str(exc)
+    return type(exc).__name__ == "OperationalError" and ("already exists" in message or "locked" in message)
 
 
 def load_study(sweep: Sweep):
