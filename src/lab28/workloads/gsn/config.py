@@ -154,10 +154,11 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
     if name == "free":
         # The free-architecture track: no part of the lab protocol is kept but the data, the split and the metrics.
         # counting-resnet-p4-fullres is counting-resnet-p4 with its backbone exactly equivariant to quarter turns,
-        # a residual block at full resolution and 1.5x the filters: each change learnt more per image in 120,000-image probes,
-        # and together 9.8 points more than counting-resnet-p4 (docs/gsn.md, "A larger free model"). 48 epochs
-        # take 66.5 minutes on both cores of a 2-core AVX512-BF16 EPYC in bf16 (precision auto), within a 90-minute
-        # budget; a CPU without bf16 units runs fp32, several times slower, and `--model counting-resnet-p4
+        # a residual block at full resolution and 1.5x the filters: each change learnt more per image in
+        # 120,000-image probes, and together 9.8 points more than counting-resnet-p4 (docs/gsn.md, "A larger free
+        # model"). 48 epochs take 66.5 minutes on both cores of a 2-core AVX512-BF16 EPYC in bf16 (precision auto),
+        # within a 90-minute budget with a margin for slower CPUs (62 epochs fill it and add 0.2 points, within
+        # one seed's noise); a CPU without bf16 units runs fp32, several times slower, and `--model counting-resnet-p4
         # --epochs 24` is the quicker free recipe there. Adam at 6e-3 sits between the recipe probes' 4e-3 and
         # 8e-3, both ahead of 2e-3; the weight average spans ~500 steps of batch 128, a few epochs' worth of the
         # quick preset's 0.99.
