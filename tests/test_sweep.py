@@ -327,13 +327,18 @@ def test_the_recorded_command_masks_the_storage_however_it_is_spelled(tmp_path):
 
 
 # -- workers that start together on an empty database ----------------------------------------------------------------
-@pytest.mark.parametrize("message", ["table study_directions already exists", "database is locked"])
-def test_a_worker_that_loses_the_race_to_create_the_tables_tries_again(tmp_path, monkeypatch, message):
-    """SQLite's answers to the second of two workers creating Optuna's tables at once: the next try succeeds."""
+def _sqlite_refusal(message: str) -> Exception:
+    """What Optuna's storage raises when SQLite answers `message`."""
     import sqlite3
 
     import sqlalchemy.exc
 
+    return sqlalchemy.exc.OperationalError("CREATE TABLE study_directions", None, sqlite3.OperationalError(message))
+
+
+@pytest.mark.parametrize("message", ["table study_directions already exists", "database is locked"])
+def test_a_worker_that_loses_the_race_to_create_the_tables_tries_again(tmp_path, monkeypatch, message):
+    """SQLite's answers to the second of two workers creating Optuna's tables at once: the next try succeeds."""
     from lab28.runs.sweep import open_storage
 
     real = optuna.storages.RDBStorage
@@ -342,8 +347,7 @@ def test_a_worker_that_loses_the_race_to_create_the_tables_tries_again(tmp_path,
     def racing(url, *args, **kwargs):
         calls.append(url)
         if len(calls) == 1:
-            raise sqlalchemy.exc.OperationalError("CREATE TABLE study_directions", None,
-                                                  sqlite3.OperationalError(message))
+            raise _sqlite_refusal(message)
         return real(url, *args, **kwargs)
 
     monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
@@ -352,17 +356,13 @@ def test_a_worker_that_loses_the_race_to_create_the_tables_tries_again(tmp_path,
 
 
 def test_a_database_that_refuses_for_another_reason_is_one_line_at_once(tmp_path, monkeypatch):
-    import sqlite3
-
-    import sqlalchemy.exc
-
     from lab28.runs.sweep import open_storage
 
     calls = []
 
     def refusing(url, *args, **kwargs):
         calls.append(url)
-        raise sqlalchemy.exc.OperationalError("SELECT", None, sqlite3.OperationalError("unable to open database file"))
+        raise _sqlite_refusal("unable to open database file")
 
     monkeypatch.setattr(optuna.storages, "RDBStorage", refusing)
     with pytest.raises(Lab28Error, match="unable to open database file"):
