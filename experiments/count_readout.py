@@ -1,17 +1,25 @@
-"""Which counts should a GSN model report: its count head's, or those its class head expects?
+"""Which counts should a GSN model report: its count head's, or those its class head expects? And does the count
+head help to pick the class?
 
-    python experiments/count_readout.py RUN_DIR [RUN_DIR ...]
+    python experiments/count_readout.py RUN_DIR [RUN_DIR ...] [--weights 0.1,0.3,1]
 
 For each finished GSN run, on its own validation rows (the last val_size rows of its data folder), prints top-1
 and the count RMSE of three readouts of the same best weights: the count head (what a joint run's metrics
 report under count readout `setting`), the counts expected under the class probabilities (readout `posterior`,
 lab28.workloads.gsn.task.posterior_counts) and the predicted class's own counts. Findings: docs/gsn.md, "Reading
 the counts".
+
+A second line gives top-1 of a class read from both heads: the class k that maximises
+log p(k) - w * |count head - counts(k)|^2, for each weight w of --weights (w = 0 is the class head alone; a large w
+approaches the nearest valid configuration to the count head, `reg`'s readout). Findings: docs/gsn.md, "The
+protocol track: schedule, averaging and readout".
 """
 
 from __future__ import annotations
 
 import argparse
+
+import torch
 
 from lab28.runs.model import load_run_model
 from lab28.workloads.gsn.labels import all_class_counts, encode_counts
@@ -22,7 +30,11 @@ from lab28.workloads.gsn.task import GSNTask, posterior_counts
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="finished GSN run folders (trained on a data folder, not --synth)")
+    parser.add_argument("--weights", default="0.1,0.3,1,3",
+                        help="comma-separated weights w of the count head's squared distance in the two-head class "
+                             "readout")
     args = parser.parse_args()
+    weights = [float(w) for w in args.weights.split(",")]
     for run_dir in args.runs:
         run = load_run_model(run_dir, device="cpu", workload="gsn")
         data = load_gsn(run.config.data.path)
@@ -37,6 +49,12 @@ def main() -> None:
         print(f"{run_dir}: {run.config.task.setting}, top-1 {top1:.3f}; count RMSE: count head {rmse(head):.3f}, "
               f"class posterior {rmse(posterior_counts(log_probs)):.3f}, "
               f"predicted class {rmse(all_class_counts().float()[log_probs.argmax(1)]):.3f}")
+        distance = torch.cdist(head.float(), all_class_counts().float()) ** 2
+        classes = encode_counts(counts)
+        both = ", ".join(f"w {w:g}: {((log_probs.float() - w * distance).argmax(1) == classes).float().mean():.3f}"
+                         for w in weights)
+        print(f"    class from both heads, top-1: {both}; nearest to the count head: "
+              f"{(distance.argmin(1) == classes).float().mean():.3f}")
 
 
 if __name__ == "__main__":
