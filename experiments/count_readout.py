@@ -24,17 +24,27 @@ import torch
 from lab28.runs.model import load_run_model
 from lab28.workloads.gsn.labels import all_class_counts, encode_counts
 from lab28.workloads.gsn.loader import load_gsn
-from lab28.workloads.gsn.task import GSNTask, posterior_counts
+from lab28.workloads.gsn.task import GSNTask, nearest_class, posterior_counts
+
+
+def _weights(text: str) -> list[float]:
+    """--weights: a comma-separated list of numbers >= 0, or a one-line usage error."""
+    try:
+        weights = [float(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+    if not all(w >= 0 for w in weights):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"weights must be >= 0: {text!r}")
+    return weights
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="finished GSN run folders (trained on a data folder, not --synth)")
-    parser.add_argument("--weights", default="0.1,0.3,1,3",
-                        help="comma-separated weights w of the count head's squared distance in the two-head class "
-                             "readout")
+    parser.add_argument("--weights", type=_weights, default="0.1,0.3,1,3",
+                        help="comma-separated weights w >= 0 of the count head's squared distance in the two-head "
+                             "class readout (joint runs)")
     args = parser.parse_args()
-    weights = [float(w) for w in args.weights.split(",")]
     for run_dir in args.runs:
         run = load_run_model(run_dir, device="cpu", workload="gsn")
         data = load_gsn(run.config.data.path)
@@ -49,12 +59,14 @@ def main() -> None:
         print(f"{run_dir}: {run.config.task.setting}, top-1 {top1:.3f}; count RMSE: count head {rmse(head):.3f}, "
               f"class posterior {rmse(posterior_counts(log_probs)):.3f}, "
               f"predicted class {rmse(all_class_counts().float()[log_probs.argmax(1)]):.3f}")
+        if run.config.task.setting != "joint":
+            continue  # only a joint run trains both heads
         distance = torch.cdist(head.float(), all_class_counts().float()) ** 2
         classes = encode_counts(counts)
         both = ", ".join(f"w {w:g}: {((log_probs.float() - w * distance).argmax(1) == classes).float().mean():.3f}"
-                         for w in weights)
+                         for w in args.weights)
         print(f"    class from both heads, top-1: {both}; nearest to the count head: "
-              f"{(distance.argmin(1) == classes).float().mean():.3f}")
+              f"{(nearest_class(head) == classes).float().mean():.3f}")
 
 
 if __name__ == "__main__":
