@@ -6,6 +6,14 @@ from typing import Callable
 
 import torch
 
+# flag -> (config path, help text) of the augmentations every workload's augment config has; each workload's flag
+# table adds its own beside them.
+AUGMENT_FLAGS: dict[str, tuple[str, str]] = {
+    "hflip": ("augment.hflip", "horizontal-flip probability per image"),
+    "vflip": ("augment.vflip", "vertical-flip probability per image"),
+    "erase": ("augment.erase", "random-erasing probability per image"),
+}
+
 # transform(images, targets, generator) -> (images, targets)
 Transform = Callable[[torch.Tensor, torch.Tensor, "torch.Generator | None"], tuple[torch.Tensor, torch.Tensor]]
 

@@ -11,6 +11,7 @@ import argparse
 from lab28.errors import Lab28Error
 from lab28.workloads.classify.config import PRESETS, FashionRunConfig, config_from_dict, preset
 from lab28.runs.config import checked
+from lab28.augment_ops import AUGMENT_FLAGS
 from lab28.config_io import add_config_flags, apply_config_flags, load_config_file
 from lab28.models import available_models
 from lab28.workloads.classify.models import FASHION_MODELS
@@ -26,13 +27,11 @@ FLAGS: dict[str, tuple[str, str]] = {
     "evaluate-test": ("data.evaluate_test", "evaluate on t10k when present (true/false)"),
     "dropout": ("model.dropout", "dropout before the last layer (probability)"),
     "label-smoothing": ("task.label_smoothing", "CrossEntropy label smoothing (0..1)"),
-    "hflip": ("augment.hflip", "horizontal-flip probability per image"),
-    "vflip": ("augment.vflip", "vertical-flip probability per image"),
+    **AUGMENT_FLAGS,  # hflip, vflip, erase
     "rotate": ("augment.rotate", "rotation probability per image"),
     "rotate-degrees": ("augment.rotate_degrees", "max rotation angle (degrees)"),
     "translate": ("augment.translate", "shift probability per image"),
     "translate-pixels": ("augment.translate_pixels", "max shift per axis (pixels)"),
-    "erase": ("augment.erase", "random-erasing probability per image"),
     "tensorboard": ("tensorboard", "write TensorBoard event files into RUN/tensorboard (true/false)"),
 }
 FLAGS.update(TRAIN_FLAGS)  # epochs, batch size, optimizer, ... shared with every workload

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from lab28.runs.config import checked
+from lab28.augment_ops import AUGMENT_FLAGS
 from lab28.config_io import add_config_flags, apply_config_flags, load_config_file
 from lab28.errors import Lab28Error
 from lab28.workloads.gsn.config import PRESETS, PRESETS_NEEDING_DATA, GSNRunConfig, config_from_dict, preset
@@ -41,13 +42,11 @@ FLAGS: dict[str, tuple[str, str]] = {
     "count-readout": ("task.count_readout", "where predicted counts come from: posterior (expected under the class "
                                             "probabilities; reg keeps its count head) | setting (the count head, "
                                             "in cls the predicted class's counts)"),
-    "hflip": ("augment.hflip", "horizontal-flip probability per image"),
-    "vflip": ("augment.vflip", "vertical-flip probability per image"),
+    **AUGMENT_FLAGS,  # hflip, vflip, erase
     "rot90": ("augment.rot90", "90-degree-turn probability per image (direction random)"),
     "brightness-contrast": ("augment.brightness_contrast", "brightness/contrast-change probability per image"),
     "noise": ("augment.noise", "Gaussian-noise probability per image"),
     "noise-variance": ("augment.noise_variance", "noise variance as a fraction of the max pixel value"),
-    "erase": ("augment.erase", "random-erasing probability per image"),
 }
 FLAGS.update(TRAIN_FLAGS)  # epochs, batch size, optimizer, ... shared with every workload
 
