@@ -9,17 +9,16 @@ report under count readout `setting`), the counts expected under the class proba
 lab28.workloads.gsn.task.posterior_counts) and the predicted class's own counts. Findings: docs/gsn.md, "Reading
 the counts".
 
-A second line gives top-1 of a class read from both heads: the class k that maximises
-log p(k) - w * |count head - counts(k)|^2, for each weight w of --weights (w = 0 is the class head alone; a large w
-approaches the nearest valid configuration to the count head, `reg`'s readout). Findings: docs/gsn.md, "The
+A second line gives top-1 of a class read from both heads (the task's class readout, GSNTask.class_scores): the
+class k that maximises log p(k) - w * |count head - counts(k)|^2, for each weight w of --weights (w = 0 is the class
+head alone; a large w approaches the nearest valid configuration to the count head, `reg`'s readout). Findings: docs/gsn.md, "The
 protocol track: schedule, averaging and readout".
 """
 
 from __future__ import annotations
 
 import argparse
-
-import torch
+import dataclasses
 
 from lab28.runs.model import load_run_model
 from lab28.workloads.gsn.labels import all_class_counts, encode_counts
@@ -56,15 +55,18 @@ def main() -> None:
             return (pred - truth).pow(2).mean().sqrt().item()
 
         top1 = (log_probs.argmax(1) == encode_counts(counts)).float().mean().item()
-        print(f"{run_dir}: {run.config.task.setting}, top-1 {top1:.3f}; count RMSE: count head {rmse(head):.3f}, "
+        print(f"{run_dir}: {run.config.task.setting}, class-head top-1 {top1:.3f}; count RMSE: count head {rmse(head):.3f}, "
               f"class posterior {rmse(posterior_counts(log_probs)):.3f}, "
               f"predicted class {rmse(all_class_counts().float()[log_probs.argmax(1)]):.3f}")
         if run.config.task.setting != "joint":
             continue  # only a joint run trains both heads
-        distance = torch.cdist(head.float(), all_class_counts().float()) ** 2
         classes = encode_counts(counts)
-        both = ", ".join(f"w {w:g}: {((log_probs.float() - w * distance).argmax(1) == classes).float().mean():.3f}"
-                         for w in args.weights)
+
+        def both_heads_top1(w):
+            task = GSNTask(dataclasses.replace(run.config.task, class_readout_weight=w))
+            return (task.predict((log_probs, head))[0] == classes).float().mean().item()
+
+        both = ", ".join(f"w {w:g}: {both_heads_top1(w):.3f}" for w in args.weights)
         print(f"    class from both heads, top-1: {both}; nearest to the count head: "
               f"{(nearest_class(head) == classes).float().mean():.3f}")
 

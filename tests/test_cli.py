@@ -27,9 +27,15 @@ def test_synth_show_suite_report_eval(tmp_path, capsys):
                  "--config", str(config)]) == 0
     assert main(["data", "show", "gsn", "--root", str(tmp_path / "synth"), "--out", str(tmp_path / "fig2"), "--n", "8",
                  "--preset", "quick", "--overwrite"]) == 0
-    assert main(["suite", "gsn", "--synth", "--preset", "quick", "--out", str(tmp_path / "runs"), *TINY]) == 0
+    # The joint run reads the class from both heads (the lab preset's readout); cls and reg train one head each.
+    assert main(["suite", "gsn", "--synth", "--preset", "quick", "--class-readout-weight", "0.1",
+                 "--out", str(tmp_path / "runs"), *TINY]) == 0
     suite = tmp_path / "runs" / "gsn-suite-quick"
     report = (suite / "report.md").read_text()
+    assert "Class readout: joint (w = 0.1) read the class from both heads" in report
+    weights = {s: json.loads((suite / s / "final_metrics.json").read_text())["class_readout_weight"]
+               for s in ("cls", "reg", "joint")}
+    assert weights == {"cls": 0.0, "reg": 0.0, "joint": 0.1}
     for setting in ("cls", "reg", "joint"):
         assert (suite / setting / "final_metrics.json").is_file()
         assert f"{setting}/figures/confusion_pairs.png" in report
@@ -49,6 +55,8 @@ def test_synth_show_suite_report_eval(tmp_path, capsys):
     assert main(["predict", str(suite / "joint"), str(tmp_path / "synth" / "data"), "--out", str(tmp_path / "p.csv")]) == 0
     rows = (tmp_path / "p.csv").read_text().splitlines()
     assert len(rows) == 41 and rows[0].startswith("file,class,class_name,pair,count_squares")
+    # top-k is ranked as the class is read, so its first entry is the predicted class
+    assert all(r["top1_class_name"] == r["class_name"] for r in csv.DictReader(rows))
     # eval of a saved checkpoint on another GSN-format folder
     assert main(["eval", str(suite / "joint"), "--data", str(tmp_path / "synth"), "--out", str(tmp_path / "e.json"),
                  "--tta"]) == 0

@@ -38,11 +38,13 @@ def _gsn_run(tmp: Path) -> Path:
     from lab28.workloads.gsn.synth import synth_gsn
 
     synth_gsn(tmp / "gsn", n=600, seed=11)
-    # The recording read the counts from the count head, as the lab preset did then (the count readout changes
-    # the count metrics only, never the training: tests/test_metrics.py covers the posterior readout).
+    # The recording read the counts from the count head and the class from the class head, over a 0.99 weight
+    # average, as the lab preset did then (the readouts and the average change the metrics only, never the
+    # training: tests/test_metrics.py covers the readouts, tests/test_weight_average.py the average).
     assert main(["train", "--data", str(tmp / "gsn"), "--preset", "lab", "--setting", "joint", "--val-size", "100",
                  "--epochs", "3", "--threads", "1", "--precision", "fp32", "--device", "cpu",
-                 "--count-readout", "setting", "--out", str(tmp / "runs"), "--name", "gsn"]) == 0
+                 "--count-readout", "setting", "--class-readout-weight", "0", "--weight-average", "0.99",
+                 "--out", str(tmp / "runs"), "--name", "gsn"]) == 0
     return tmp / "runs" / "gsn" / "metrics.csv"
 
 

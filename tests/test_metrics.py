@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from lab28.workloads.gsn.labels import encode_counts
+from lab28.workloads.gsn.labels import class_name, encode_counts
 from lab28.workloads.gsn.task import GSNTask, GSNTaskConfig, nearest_class, pair_confusion, pair_metrics
 from lab28.metrics import classification_metrics, confusion_matrix, per_class_scores, regression_metrics
 
@@ -97,3 +97,50 @@ def test_posterior_readout_gives_the_counts_expected_under_the_class_probabiliti
     assert reg[1][0].tolist() == [9, 1, 0, 0, 0, 0]
     with pytest.raises(ValueError, match="count_readout"):
         GSNTaskConfig("joint", count_readout="mean").validate()
+
+
+def test_joint_reads_the_class_from_both_heads_by_the_squared_distance_of_the_count_head():
+    # Class head: 0.6 on squares 4 + circles 6 (A), 0.4 on 5 + 5 (B); count head (5.2, 4.8): squared distance 2.88
+    # from A, 0.08 from B. A wins while log(0.6 / 0.4) = 0.405 > w * 2.8, so the answer flips at w = 0.145;
+    # by the plain distance (1.697 against 0.283) it would flip at w = 0.287 only.
+    classes = encode_counts(torch.tensor([[4, 6, 0, 0, 0, 0], [5, 5, 0, 0, 0, 0]]))
+    probs = torch.zeros(1, 135)
+    probs[0, classes] = torch.tensor([0.6, 0.4])
+    outputs = (probs.clamp_min(1e-30).log(), torch.tensor([[5.2, 4.8, 0, 0, 0, 0]]))
+    a, b = classes.tolist()
+
+    def read(setting="joint", w=0.0, lam=1.0):
+        return GSNTask(GSNTaskConfig(setting, lam=lam, class_readout_weight=w)).predict(outputs)[0].item()
+
+    assert read(w=0.0) == a and read(w=0.13) == a
+    assert read(w=0.16) == b and read(w=0.3) == b
+    # Only joint with a trained count head reads both; cls has one head, and reg decodes its counts as before.
+    assert read("cls", w=0.3) == a and read("joint", w=0.3, lam=0.0) == a
+    assert read("reg", w=0.3) == b  # nearest valid configuration to (5.2, 4.8)
+    targets = {"counts": torch.tensor([[5, 5, 0, 0, 0, 0]]), "classes": classes[1:]}
+    task = GSNTask(GSNTaskConfig("joint", class_readout_weight=0.3))
+    assert task.metrics(outputs, targets)["accuracy"] == 1.0
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="class_readout_weight"):
+            GSNTaskConfig("joint", class_readout_weight=bad).validate()
+
+
+def test_prediction_ranks_the_classes_as_the_run_reads_them():
+    from types import SimpleNamespace
+
+    from lab28.workloads.gsn.config import GSNRunConfig
+    from lab28.workloads.gsn.predict import GSNPredictor
+
+    # The example above: w = 0.3 reads B (5 + 5, probability 0.4) over A (4 + 6, probability 0.6).
+    a, b = encode_counts(torch.tensor([[4, 6, 0, 0, 0, 0], [5, 5, 0, 0, 0, 0]])).tolist()
+    probs = torch.full((1, 135), 1e-6)
+    probs[0, [a, b]] = torch.tensor([0.6, 0.4])
+    outputs = (probs.log(), torch.tensor([[5.2, 4.8, 0, 0, 0, 0]]))
+    for weight, first, second in ((0.0, a, b), (0.3, b, a)):
+        config = GSNRunConfig()
+        config.task = GSNTaskConfig("joint", class_readout_weight=weight)
+        run = SimpleNamespace(config=config, outputs=lambda task, x, counts: outputs)
+        record = GSNPredictor(run, top_k=2).predict(torch.zeros(1, 28, 28, dtype=torch.uint8))[0]
+        assert record["class"] == first
+        assert [name for name, _ in record["top_k"]] == [class_name(first), class_name(second)]
+        assert dict(record["top_k"])[class_name(a)] == pytest.approx(0.6)  # the class head's own probability

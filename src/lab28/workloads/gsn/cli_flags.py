@@ -42,6 +42,10 @@ FLAGS: dict[str, tuple[str, str]] = {
     "count-readout": ("task.count_readout", "where predicted counts come from: posterior (expected under the class "
                                             "probabilities; reg keeps its count head) | setting (the count head, "
                                             "in cls the predicted class's counts)"),
+    "class-readout-weight": ("task.class_readout_weight", "joint: read the class from both heads, the argmax of log "
+                                                          "p(class) - W * squared distance of the count head from the "
+                                                          "class's counts (0 = the class head alone; cls and reg "
+                                                          "ignore it)"),
     **AUGMENT_FLAGS,  # hflip, vflip, erase
     "rot90": ("augment.rot90", "90-degree-turn probability per image (direction random)"),
     "brightness-contrast": ("augment.brightness_contrast", "brightness/contrast-change probability per image"),

@@ -138,6 +138,8 @@ def finalize_run(run_dir: Path, config: GSNRunConfig, model, task: GSNTask, val:
                                           pred_counts.tolist()))
     result = {
         "setting": config.task.setting, "lam": config.task.lam,
+        # The weight the class readout used: 0 where the class head alone was read (lab28.workloads.gsn.task).
+        "class_readout_weight": config.task.class_readout_weight if config.task.reads_class_from_both_heads() else 0.0,
         "val": final,
         # The same weights, answers averaged over the 8 flips/quarter turns (see lab28.workloads.gsn.tta).
         "val_tta": {k: v for k, v in final_tta.items() if "/" not in k},

@@ -7,6 +7,8 @@ the run's own metrics) defines it:
   probabilities would mean nothing);
 - `cls` and `joint` with count readout `posterior` (the presets'): the class from the class head, the counts
   expected under its probabilities (counts_from "class_posterior"), which may be fractional;
+- `joint` with a class readout weight (the lab preset's) reads the class from both heads (GSNTask.class_scores);
+  top-k is ranked that way and shows each class's probability under the class head;
 - with count readout `setting`, `cls`: the counts are the predicted class's own (counts_from "class_head");
   `joint`: they come from the count head (counts_from "count_head"), so the two heads can disagree (the counts
   need not be the predicted class's), which `counts_from` makes visible.
@@ -57,7 +59,10 @@ class GSNPredictor(RunPredictor):
             top_c = torch.argsort(distance, dim=1, stable=True)[:, :k]  # the first one is nearest_class's answer
             top_p = None
         else:
-            top_p, top_c = log_probs.exp().topk(k, dim=1)
+            # Ranked as the class is read (with the count head too where the run reads both), each with its
+            # class-head probability, so the first entry is always the predicted class.
+            top_c = self.task.class_scores((log_probs, counts)).topk(k, dim=1).indices
+            top_p = log_probs.exp().gather(1, top_c)
         records = []
         for i in range(x.shape[0]):
             c = int(classes[i])

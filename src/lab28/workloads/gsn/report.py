@@ -59,6 +59,10 @@ def read_runs(runs: list[Path]) -> tuple[dict[str, dict], dict[str, dict[str, np
         if average is not None and not (isinstance(average, (int, float)) and 0 <= average < 1):
             raise Lab28Error(f"{run / 'final_metrics.json'}: weight_average must be a number in [0, 1), "
                              f"got {average!r}")
+        readout = final.setdefault("class_readout_weight", 0.0)  # absent in runs from before the two-head readout
+        if not (isinstance(readout, (int, float)) and not isinstance(readout, bool) and readout >= 0):
+            raise Lab28Error(f"{run / 'final_metrics.json'}: class_readout_weight must be a number >= 0, "
+                             f"got {readout!r}")
         features = final.setdefault("feature_count", 256)  # absent in runs from before other backbones: the lab's
         if not (isinstance(features, int) and not isinstance(features, bool) and features > 0):
             raise Lab28Error(f"{run / 'final_metrics.json'}: feature_count must be a positive whole number, "
@@ -213,9 +217,9 @@ def report_page(suite_dir: str | Path) -> ReportPage:
               "classes present in the validation split. TTA: the same weights, answers averaged over the eight flips and "
               "quarter turns with the counts mapped back exactly (lab28.workloads.gsn.tta) — shown beside, not instead of, the "
               "plain numbers.", ""]
-    note = _averaging_note(finals, metrics)
-    if note:
-        lines += [note, ""]
+    for note in (_readout_note(finals), _averaging_note(finals, metrics)):
+        if note:
+            lines += [note, ""]
     # The curves come before the per-shape and per-pair tables: the top of the page shows the results table and
     # then a figure, the details follow for whoever wants them.
     lines += ["## Learning curves", "",
@@ -250,6 +254,16 @@ def report_page(suite_dir: str | Path) -> ReportPage:
                   if (run / "figures" / fig).is_file()]  # runs from before prediction_samples.npz have none
         lines.append("")
     return ReportPage(suite, "GSN multitask suite", summary(finals), intro, lines)
+
+
+def _readout_note(finals: dict) -> str:
+    """How the runs that read the class from both heads read it (empty where every run read the class head alone)."""
+    both = [f"{name} (w = {f['class_readout_weight']:g})" for name, f in finals.items() if f["class_readout_weight"] > 0]
+    if not both:
+        return ""
+    return (f"Class readout: {', '.join(both)} read the class from both heads, the class k with the largest "
+            "log p(k) − w·‖count head − counts(k)‖², so the count head can overrule a close call of the class head "
+            "(lab28.workloads.gsn.task); top-1, F1 and early stopping all use that class.")
 
 
 def _averaging_note(finals: dict, metrics: dict) -> str:

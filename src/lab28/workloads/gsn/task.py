@@ -11,10 +11,18 @@ Count readout (`count_readout`): `setting` reads the counts as above; `posterior
 head is trained (cls, joint), as the counts expected under its probabilities, sum_k p(k) counts(k). That expectation
 is the estimate with the least squared error when the probabilities are calibrated (measured against the count head:
 docs/gsn.md, "Reading the counts"); `reg` has no class head and keeps its count head.
+
+Class readout (`class_readout_weight`, w): in `joint` (with lambda > 0), the one setting that trains both heads, w > 0
+reads the class from both: argmax over the 135 classes of log p(k) - w * ||count head - counts(k)||^2, so the count
+head can overrule a close call of the class head. The two heads share a backbone, so their errors are correlated
+and the best w is far below what independent Gaussian count errors would give (1 / (2 * variance) ~ 1): it is
+measured (docs/gsn.md, "The protocol track: schedule, averaging and readout"). `cls` and `reg` train one head and
+ignore it, as `reg` ignores the posterior count readout.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -40,6 +48,7 @@ class GSNTaskConfig:
     setting: str = "joint"  # cls | reg | joint
     lam: float = 1.0  # weight of the count loss in the joint setting
     count_readout: str = "setting"  # setting | posterior: where predicted counts come from (module docstring)
+    class_readout_weight: float = 0.0  # w > 0: joint reads the class from both heads (module docstring)
 
     def validate(self) -> None:
         if self.setting not in SETTINGS:
@@ -48,6 +57,12 @@ class GSNTaskConfig:
             raise ValueError(f"count_readout must be one of {COUNT_READOUTS}, got {self.count_readout!r}")
         if self.lam < 0:
             raise ValueError(f"lambda must be >= 0, got {self.lam}")
+        if not (math.isfinite(self.class_readout_weight) and self.class_readout_weight >= 0):
+            raise ValueError(f"class_readout_weight must be a finite number >= 0, got {self.class_readout_weight}")
+
+    def reads_class_from_both_heads(self) -> bool:
+        """Whether the class readout weight applies: joint with both heads trained (lam > 0) and w > 0."""
+        return self.setting == "joint" and self.lam > 0 and self.class_readout_weight > 0
 
 
 def nearest_class(counts: torch.Tensor) -> torch.Tensor:
@@ -107,12 +122,22 @@ class GSNTask:
             return "class_posterior"
         return "class_head" if setting == "cls" else "count_head"
 
+    def class_scores(self, outputs) -> torch.Tensor:
+        """N x 135 scores whose argmax is the predicted class in `cls` and `joint`: log p(k), less the weighted squared
+        distance of the count head from each class's counts where both heads are read (module docstring)."""
+        log_probs, counts_pred = outputs
+        scores = log_probs.float()
+        if self.config.reads_class_from_both_heads():
+            table = all_class_counts().to(counts_pred.device, torch.float32)
+            scores = scores - self.config.class_readout_weight * torch.cdist(counts_pred.float(), table).square()
+        return scores
+
     def predict(self, outputs) -> tuple[torch.Tensor, torch.Tensor]:
-        """(predicted classes, predicted counts) as the setting and the count readout define them."""
+        """(predicted classes, predicted counts) as the setting and the two readouts define them."""
         log_probs, counts_pred = outputs
         if self.config.setting == "reg":
             return nearest_class(counts_pred), counts_pred.float()
-        classes = log_probs.argmax(dim=1)
+        classes = self.class_scores(outputs).argmax(dim=1)
         source = self.counts_source()
         if source == "class_posterior":
             return classes, posterior_counts(log_probs)
