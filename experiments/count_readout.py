@@ -11,8 +11,8 @@ the counts".
 
 A second line gives top-1 of a class read from both heads (the task's class readout, GSNTask.class_scores): the
 class k that maximises log p(k) - w * |count head - counts(k)|^2, for each weight w of --weights (w = 0 is the class
-head alone; a large w approaches the nearest valid configuration to the count head, `reg`'s readout). Findings: docs/gsn.md, "The
-protocol track: schedule, averaging and readout".
+head alone; a large w approaches the nearest valid configuration to the count head, `reg`'s readout). Findings:
+docs/gsn.md, "The protocol track: schedule, averaging and readout".
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def main() -> None:
             return (pred - truth).pow(2).mean().sqrt().item()
 
         top1 = (log_probs.argmax(1) == encode_counts(counts)).float().mean().item()
-        print(f"{run_dir}: {run.config.task.setting}, class-head top-1 {top1:.3f}; count RMSE: count head {rmse(head):.3f}, "
-              f"class posterior {rmse(posterior_counts(log_probs)):.3f}, "
+        print(f"{run_dir}: {run.config.task.setting}, class-head top-1 {top1:.3f}; "
+              f"count RMSE: count head {rmse(head):.3f}, class posterior {rmse(posterior_counts(log_probs)):.3f}, "
               f"predicted class {rmse(all_class_counts().float()[log_probs.argmax(1)]):.3f}")
         if run.config.task.setting != "joint":
             continue  # only a joint run trains both heads

@@ -33,6 +33,9 @@ def test_synth_show_suite_report_eval(tmp_path, capsys):
     suite = tmp_path / "runs" / "gsn-suite-quick"
     report = (suite / "report.md").read_text()
     assert "Class readout: joint (w = 0.1) read the class from both heads" in report
+    started = [line for line in capsys.readouterr().out.splitlines() if " setting=" in line]
+    assert sorted("class_readout_weight=0.1" in line for line in started) == [False, False, True]
+    assert "setting=joint lam=3.0 class_readout_weight=0.1 train=" in "\n".join(started)
     weights = {s: json.loads((suite / s / "final_metrics.json").read_text())["class_readout_weight"]
                for s in ("cls", "reg", "joint")}
     assert weights == {"cls": 0.0, "reg": 0.0, "joint": 0.1}

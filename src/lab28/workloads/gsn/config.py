@@ -130,7 +130,8 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
     if name == "lab":
         # On the 8,000 real images, a longer average (~500 steps, 4 epochs) validated higher than the 0.99 one with the
         # same trained weights in each of three seeds, and reading the class from both heads (w = 0.1, chosen on
-        # seed 1) added to it on the other two (docs/gsn.md, "The protocol track: schedule, averaging and readout").
+        # seed 1; top-1 is about flat over 0.1-1) added to it on the other two (docs/gsn.md, "The protocol track:
+        # schedule, averaging and readout").
         cfg.train.weight_average = 0.998
         cfg.task.class_readout_weight = 0.1
     if name == "quick":

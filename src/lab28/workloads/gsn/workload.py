@@ -55,8 +55,10 @@ class GSNWorkload(ModuleWorkload):
         return GSNTask(config.task, config.augment)
 
     def start_line(self, config, model, data: RunData) -> str:
-        line = (f"setting={config.task.setting} lam={config.task.lam} train={len(data.train[0])} "
-                f"val={len(data.val[0])}")
+        line = f"setting={config.task.setting} lam={config.task.lam}"
+        if config.task.reads_class_from_both_heads():
+            line += f" class_readout_weight={config.task.class_readout_weight:g}"
+        line += f" train={len(data.train[0])} val={len(data.val[0])}"
         track = track_words(config.data)
         return f"{line} track={track}" if track else line
 
