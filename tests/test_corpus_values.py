@@ -204,6 +204,8 @@ CASES = {
     "gsn warmup inf": (gsn_train("--warmup-epochs", "inf"), "train.warmup_epochs must be a finite number"),
     "gsn dropout nan": (gsn_train("--dropout", "nan"), "model.dropout must be a finite number"),
     "gsn weight average nan": (gsn_train("--weight-average", "nan"), "train.weight_average must be a finite number"),
+    "gsn class readout weight nan": (gsn_train("--class-readout-weight", "nan"),
+                                     "task.class_readout_weight must be a finite number"),
     "gsn min delta inf": (gsn_train("--min-delta", "inf"), "train.early_stopping.min_delta must be a finite number"),
     "gsn noise variance nan": (gsn_train("--noise-variance", "nan"), "augment.noise_variance must be a finite"),
     "gsn suite lr nan": (gsn_suite_cmd("--lr", "nan"), "train.lr must be a finite number"),
@@ -229,6 +231,8 @@ CASES = {
     "gsn synth seed negative": (gsn_train("--synth-seed", "-1"), "synth_seed must be between 0 and 2**64 - 1"),
     "gsn seed too big": (gsn_train("--seed", str(2**64)), "seed must be between 0 and 2**64 - 1"),
     "gsn threads negative": (gsn_train("--threads", "-1"), "threads must be >= 0, got -1"),
+    "gsn class readout weight negative": (gsn_train("--class-readout-weight", "-0.5"),
+                                          "class_readout_weight must be a finite number >= 0, got -0.5"),
     "gsn noise variance negative": (gsn_train("--noise", "1", "--noise-variance", "-1"), "noise_variance must be >= 0"),
     "gsn suite val size 0": (gsn_suite_cmd("--val-size", "0"), "val_size must be >= 1"),
     # early-stopping monitors the run does not report
