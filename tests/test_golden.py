@@ -38,9 +38,9 @@ def _gsn_run(tmp: Path) -> Path:
     from lab28.workloads.gsn.synth import synth_gsn
 
     synth_gsn(tmp / "gsn", n=600, seed=11)
-    # The recording read the counts from the count head and the class from the class head, over a 0.99 weight
-    # average, as the lab preset did then (the readouts and the average change the metrics only, never the
-    # training: tests/test_metrics.py covers the readouts, tests/test_weight_average.py the average).
+    # The recording reads the counts from the count head and the class from the class head, over a 0.99 weight
+    # average (the readouts and the average change the metrics only, never the training: tests/test_metrics.py
+    # covers the readouts, tests/test_weight_average.py the average).
     assert main(["train", "--data", str(tmp / "gsn"), "--preset", "lab", "--setting", "joint", "--val-size", "100",
                  "--epochs", "3", "--threads", "1", "--precision", "fp32", "--device", "cpu",
                  "--count-readout", "setting", "--class-readout-weight", "0", "--weight-average", "0.99",
