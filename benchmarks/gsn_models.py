@@ -2,7 +2,8 @@
 evaluation throughput, in one process.
 
 Each registered GSN model trains through lab28's own step (lab28.training.trainer.run_epoch) with the config of
-the preset that uses it (shape-classifier: lab, compact-cnn: quick, the counting-resnet models: free),
+the preset that uses it (shape-classifier: lab, compact-cnn: quick, the counting-resnet models: free; the preset's
+own model with the preset's hidden layer, the other counting-resnet models without one),
 on the same synthetic images; evaluation is the engine's evaluation path at the preset's evaluation batch.
 Timings of one run on one machine compare with each other, not with another machine's.
 
@@ -28,7 +29,8 @@ from lab28.workloads.gsn.synthetic_track import generated
 from lab28.workloads.gsn.task import GSNTask
 
 PRESET_OF_MODEL = {"shape-classifier": "lab", "compact-cnn": "quick", "counting-resnet": "free",
-                   "counting-resnet-p4": "free", "counting-resnet-p4-fullres": "free"}
+                   "counting-resnet-p4": "free", "counting-resnet-p4-fullres": "free",
+                   "counting-resnet-p4-symmetric": "free"}
 
 
 def eval_throughput(model, task, images, counts, train_config, device) -> float:
@@ -56,11 +58,13 @@ def main() -> None:
     for name, preset_name in PRESET_OF_MODEL.items():
         cfg = preset(preset_name, "joint")
         task = GSNTask(cfg.task, cfg.augment)
+        # the preset's own model with its hidden layer; the others it can train, with the heads reading the features
+        hidden = cfg.model.hidden if cfg.model.name == name else 0
         torch.manual_seed(1)
-        model = create_model(name, workload="gsn")
+        model = create_model(name, workload="gsn", hidden=hidden)
         train, mode = time_lab28(model, task, cfg.train, images, counts, device, args.steps)
         results[name] = {"preset": preset_name, "parameters": count_parameters(model),
-                         "multiply_adds": step_flops_per_image(create_model(name, workload="gsn").eval(),
+                         "multiply_adds": step_flops_per_image(create_model(name, workload="gsn", hidden=hidden).eval(),
                                                                torch.zeros(2, 1, 28, 28),
                                                                lambda out: out[0].sum())["forward"] / 2,
                          "batch_size": cfg.train.batch_size, "train_img_per_s": train, "mode": mode,

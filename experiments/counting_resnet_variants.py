@@ -1,7 +1,7 @@
 """Does counting-resnet learn more per image with more depth, more work at full resolution, width or symmetry?
 
     python experiments/counting_resnet_variants.py VARIANT --data DEV_DIR [--epochs 3] [--per-epoch 40000]
-        [--lr 2e-3] [--threads 1] [--out runs/variants]
+        [--lr 2e-3] [--threads 1] [--out runs/variants] [--name NAME] [--set KEY=VALUE ...]
 
 VARIANT is one of:
 - `deep7`: a second residual block at 7x7 (784k weights, ~51M multiply-adds per image);
@@ -12,7 +12,10 @@ VARIANT is one of:
   equivariant on 28x28; `-wide` 12/24/48 filters; `-fullres` and `-fullres2` one and two residual blocks at 28x28;
   `p4-exact-wide-fullres` is the package's counting-resnet-p4-fullres; `p4-exact-wider-fullres` 16/24/48 filters;
 - `d4`, `d4-exact`: the same with mirrors as well as quarter turns (4/8/16 filters per orientation, eight
-  orientations: counting-resnet-p4's feature maps and multiply-adds).
+  orientations: counting-resnet-p4's feature maps and multiply-adds);
+- `p4-exact-wide-fullres-turn-heads`: counting-resnet-p4-fullres with its heads read in all four orientations (the
+  package's counting-resnet-p4-symmetric).
+`--set` passes any other config value to the run (`--set model.hidden=256`, `--set task.lam=1`).
 The base design (`--preset free --model counting-resnet`) has one residual block per resolution (488k, 36M).
 
 Why: a GSN image's class needs the exact count of each of its two shape types, and the free model's errors are
@@ -28,12 +31,14 @@ Findings: docs/gsn.md, "Recipe probes" and "A larger free model".
 from __future__ import annotations
 
 import argparse
+import json
 
 import torch.nn as nn
 
 import lab28
 from lab28.models.registry import register_model
-from lab28.workloads.gsn.counting_resnet import GroupCountingBackbone, ResidualBlock, _conv_bn
+from lab28.workloads.gsn.counting_resnet import (GroupCountingBackbone, ResidualBlock, TurnSymmetricClassifier,
+                                                  _conv_bn)
 from lab28.workloads.gsn.models import classifier_on
 
 
@@ -71,12 +76,22 @@ VARIANTS = {
         + _conv_relu(64, 128, 2) + [ResidualBlock(128)], 128),
 }
 
+# The same backbones read by heads that see the pooled features in all four orientations (the network's answer
+# turns with the image; lab28.workloads.gsn.counting_resnet.TurnSymmetricClassifier).
+TURN_SYMMETRIC = {
+    "p4-exact-wide-fullres-turn-heads":
+        lambda: GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True),
+}
+
 
 def _register(variant: str) -> str:
     name = f"counting-resnet-{variant}"
 
     def factory(head: str = "factored", dropout: float = 0.0, fc_init: str = "default", batchnorm: bool = False,
                 hidden: int = 0):
+        if variant in TURN_SYMMETRIC:
+            return TurnSymmetricClassifier(TURN_SYMMETRIC[variant](), head=head, dropout=dropout, batchnorm=batchnorm,
+                                           hidden=hidden)
         return classifier_on(VARIANTS[variant](), name, head, dropout, fc_init, batchnorm, hidden)
 
     register_model(name, workload="gsn")(factory)
@@ -85,18 +100,30 @@ def _register(variant: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variant", choices=sorted(VARIANTS))
+    parser.add_argument("variant", choices=sorted({**VARIANTS, **TURN_SYMMETRIC}))
     parser.add_argument("--data", required=True, help="a GSN folder (validation on its last 1,000 rows)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--per-epoch", type=int, default=40_000, help="fresh images per epoch")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="runs/variants")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other config value, e.g. task.lam=1 or model.hidden=256 (repeatable)")
+    parser.add_argument("--name", help="run folder name (default: the variant)")
     args = parser.parse_args()
-    run = lab28.train("gsn", preset="free", out=args.out, name=args.variant, data=args.data,
+    extra = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:  # numbers, true/false and lists as JSON; anything else is a string
+            extra[key] = json.loads(value)
+        except ValueError:
+            extra[key] = value
+    run = lab28.train("gsn", preset="free", out=args.out, name=args.name or args.variant, data=args.data,
                       **{"model.name": _register(args.variant), "train.epochs": args.epochs,
                          "train.early_stopping.patience": args.epochs, "data.synth_per_epoch": args.per_epoch,
-                         "train.lr": args.lr, "train.threads": args.threads})
+                         "train.lr": args.lr, "train.threads": args.threads,
+                         "model.hidden": 0,  # the variants compare backbones under the free preset's plain heads
+                         **extra})
     print(f"run folder: {run}")
 
 

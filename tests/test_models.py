@@ -69,7 +69,7 @@ def test_a_model_of_another_workload_is_refused(asked, workload):
 
 
 def test_unknown_model_lists_the_choices():
-    with pytest.raises(Lab28Error, match="unknown model 'resnet-9000'; choose one of: compact-cnn, counting-resnet, counting-resnet-p4, counting-resnet-p4-fullres, shape-classifier"):
+    with pytest.raises(Lab28Error, match="unknown model 'resnet-9000'; choose one of: compact-cnn, counting-resnet, counting-resnet-p4, counting-resnet-p4-fullres, counting-resnet-p4-symmetric, shape-classifier"):
         create_model("resnet-9000", workload="gsn")
 
 
@@ -124,6 +124,35 @@ def test_counting_resnet_p4_fullres_turns_its_features_with_the_image_exactly_on
     turned = model.features(torch.rot90(x, 1, dims=(2, 3))).view(2, 48, 4)
     assert torch.allclose(turned, torch.roll(features, shifts=1, dims=2), atol=1e-5)
     assert not torch.allclose(turned, features, atol=1e-3)  # the orientations hold different values
+
+
+@pytest.mark.parametrize("hidden", [0, 16])
+def test_counting_resnet_p4_symmetric_answers_a_turned_image_with_the_permuted_answer(hidden):
+    """The heads read the pooled features in all four orientations, so the whole network turns with the image:
+    a quarter-turned image gets exactly the class probabilities of the turned classes and the permuted counts,
+    in training mode (BatchNorm on the batch) and in evaluation mode, with or without a hidden layer. The same
+    backbone under ordinary heads (counting-resnet-p4-fullres) does not."""
+    from lab28.workloads.gsn.labels import ROT90_CCW_PERM, all_class_counts, encode_counts
+
+    turned_class = encode_counts(all_class_counts()[:, list(ROT90_CCW_PERM)])  # class c, turned: turned_class[c]
+    x = torch.rand(4, 1, 28, 28, dtype=torch.float64)
+
+    def worst_miss(model) -> float:
+        log_probs, counts = model(x)
+        turned_log_probs, turned_counts = model(torch.rot90(x, 1, dims=(2, 3)))
+        return max((turned_log_probs[:, turned_class] - log_probs).abs().max().item(),
+                   (turned_counts - counts[:, list(ROT90_CCW_PERM)]).abs().max().item())
+
+    torch.manual_seed(0)
+    symmetric = create_model("counting-resnet-p4-symmetric", workload="gsn", hidden=hidden).double()
+    torch.manual_seed(0)
+    ordinary = create_model("counting-resnet-p4-fullres", workload="gsn", hidden=hidden).double()
+    assert count_parameters(symmetric) == count_parameters(ordinary)  # the same weights, read differently
+    for mode in ("train", "eval"):
+        for model in (symmetric, ordinary):
+            getattr(model, mode)()
+        assert worst_miss(symmetric) < 1e-5, mode  # the heads compute in float32
+        assert worst_miss(ordinary) > 1e-3, mode
 
 
 def test_symmetries_of_the_grid_compose_as_the_dihedral_group():

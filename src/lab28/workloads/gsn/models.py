@@ -198,8 +198,13 @@ def classifier_on(backbone: nn.Module, model_name: str, head: str, dropout: floa
                   hidden: int) -> ShapeClassifier:
     """The lab model's heads on another registered backbone (one with a `features` attribute). fc_init sets the
     start of the lab backbone's big Linear, which another backbone does not have."""
+    refuse_fc_init(fc_init, model_name)
+    return ShapeClassifier(head=head, dropout=dropout, batchnorm=batchnorm, hidden=hidden, backbone=backbone,
+                           features=backbone.features)
+
+
+def refuse_fc_init(fc_init: str, model_name: str) -> None:
+    """fc_init sets the start of the lab backbone's big Linear; a model built on another backbone has none."""
     if fc_init != "default":  # a config error, checked before a run starts (see GSNModelConfig.validate)
         raise ValueError(f"fc_init {fc_init!r} sets the start of the lab backbone's Linear; "
                          f"model {model_name!r} has none (use fc_init 'default')")
-    return ShapeClassifier(head=head, dropout=dropout, batchnorm=batchnorm, hidden=hidden, backbone=backbone,
-                           features=backbone.features)

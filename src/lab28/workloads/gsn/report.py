@@ -134,7 +134,9 @@ MODEL_NOTES = {"shape-classifier": "the lab's fixed backbone with our heads",
                                      "model's heads",
                "counting-resnet-p4-fullres": "lab28's free architecture, larger: counting-resnet-p4 wider, with a "
                                              "residual block at full resolution and downsampling that keeps the "
-                                             "quarter-turn symmetry exact"}
+                                             "quarter-turn symmetry exact",
+               "counting-resnet-p4-symmetric": "lab28's free architecture: counting-resnet-p4-fullres with its heads "
+                                               "read in all four orientations, so its answer turns with the image"}
 
 
 def model_line(configs: dict[str, dict]) -> list[str]:

@@ -28,6 +28,16 @@ def dihedral_views() -> list[tuple[int, bool, tuple[int, ...]]]:
     return views
 
 
+def label_maps(views: list[tuple[int, bool, tuple[int, ...]]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """For answers read in each of `views`, what maps them back to the original orientation: class_maps[v][c] is
+    the class, in view v, of an image whose class is c, and counts_in_view[:, inverse_perms[v]] are the original's
+    counts."""
+    table = all_class_counts()
+    class_maps = torch.stack([encode_counts(table[:, list(perm)]) for _, _, perm in views])
+    inverse_perms = torch.stack([torch.argsort(torch.tensor(perm)) for _, _, perm in views])
+    return class_maps, inverse_perms
+
+
 def apply_view(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
     if flip:
         x = x.flip(-1)
@@ -40,13 +50,10 @@ class DihedralTTA(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
-        table = all_class_counts()
         self.views = dihedral_views()
-        # class_maps[v][c] = class, in view v, of an image whose class is c in the original orientation
-        self.register_buffer("class_maps", torch.stack([encode_counts(table[:, list(p)]) for _, _, p in self.views]),
-                             persistent=False)
-        self.register_buffer("inverse_perms", torch.stack([torch.argsort(torch.tensor(p)) for _, _, p in self.views]),
-                             persistent=False)
+        class_maps, inverse_perms = label_maps(self.views)
+        self.register_buffer("class_maps", class_maps, persistent=False)
+        self.register_buffer("inverse_perms", inverse_perms, persistent=False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         probs = torch.zeros(x.shape[0], NUM_CLASSES, device=x.device)
