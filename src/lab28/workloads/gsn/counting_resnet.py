@@ -12,7 +12,7 @@ at most 11 pixels across and overlapping shapes XOR into each other, so a shape'
 of about twice that: the two strided convolutions and the two residual blocks give 33 pixels at the 7x7 grid, while
 the residual connections keep the fine detail of the early layers trainable. Trained on fresh synthetic images
 (`--track synthetic`, lab28.workloads.gsn.synthetic_track) it never sees an image twice, so it needs no dropout.
-Its quarter-turn versions below are lab28's free models (the `free` preset trains the larger one); the lab protocol
+Its quarter-turn versions below are lab28's free models (the `free` preset trains the last); the lab protocol
 keeps the fixed backbone.
 
 `counting-resnet-p4` is the same design built from quarter-turn convolutions (the group p4 of the four rotations):
@@ -21,14 +21,15 @@ map and moves it to the next orientation. The four triangle kinds are quarter tu
 network learns about one serves all four. With 8/16/32 filters per orientation it has the same 32/64/128 feature
 maps and multiply-adds as `counting-resnet`, and a quarter of its convolution weights.
 
-`counting-resnet-p4-fullres` (the `free` preset's model) changes three things, each of which learnt more per image
+`counting-resnet-p4-fullres` changes three things to counting-resnet-p4, each of which learnt more per image
 in short probes (docs/gsn.md, "A larger free model"): it halves its maps by a 2x2 average before a stride-1
 convolution instead of convolving at stride 2, which makes it exactly equivariant on 28x28 images; it adds a
 residual block at 28x28, where the fine detail of overlapping shapes is; and it has 12/24/48 filters per
 orientation. About 309,000 weights and 114M multiply-adds per image.
 
-`counting-resnet-p4-symmetric` is counting-resnet-p4-fullres whose heads read the pooled features in all four
-orientations (TurnSymmetricClassifier), so that the answer, not only the features, turns with the image.
+`counting-resnet-p4-symmetric` (the `free` preset's model, there with a hidden layer of 256 before the heads) is
+counting-resnet-p4-fullres whose heads read the pooled features in all four orientations (TurnSymmetricClassifier),
+so that the answer, not only the features, turns with the image.
 """
 
 from __future__ import annotations
