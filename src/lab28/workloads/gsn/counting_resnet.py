@@ -181,8 +181,12 @@ def counting_resnet_p4(head: str = "factored", dropout: float = 0.0, fc_init: st
 @register_model("counting-resnet-p4-fullres", workload="gsn")
 def counting_resnet_p4_fullres(head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
                                batchnorm: bool = False, hidden: int = 0) -> ShapeClassifier:
-    return classifier_on(GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True),
-                         "counting-resnet-p4-fullres", head, dropout, fc_init, batchnorm, hidden)
+    return classifier_on(_fullres_backbone(), "counting-resnet-p4-fullres", head, dropout, fc_init, batchnorm, hidden)
+
+
+def _fullres_backbone() -> GroupCountingBackbone:
+    """counting-resnet-p4-fullres's backbone (also counting-resnet-p4-symmetric's)."""
+    return GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True)
 
 
 class TurnSymmetricClassifier(ShapeClassifier):
@@ -211,9 +215,8 @@ class TurnSymmetricClassifier(ShapeClassifier):
         # a turn by k quarter turns (torch.rot90's sense) rolls the orientation axis (index 4c + g) by k
         oriented = features.view(n, -1, turns)
         views = torch.cat([oriented.roll(k, dims=2).reshape(n, -1) for k in range(turns)])
-        h = self.hidden(self.dropout(self.norm(views)))
-        scores = self.cls_head(h).float().view(turns, n, -1)
-        counts = self.count_head(h).float().view(turns, n, -1)
+        scores, counts = self.head_outputs(views)
+        scores, counts = scores.view(turns, n, -1), counts.view(turns, n, -1)
         scores = torch.stack([scores[k][:, self.class_maps[k]] for k in range(turns)]).mean(0)
         counts = torch.stack([counts[k][:, self.inverse_perms[k]] for k in range(turns)]).mean(0)
         return F.log_softmax(scores, dim=1), counts
@@ -224,5 +227,4 @@ def counting_resnet_p4_symmetric(head: str = "factored", dropout: float = 0.0, f
                                  batchnorm: bool = False, hidden: int = 0) -> ShapeClassifier:
     """counting-resnet-p4-fullres with its heads read in all four orientations (TurnSymmetricClassifier)."""
     refuse_fc_init(fc_init, "counting-resnet-p4-symmetric")
-    return TurnSymmetricClassifier(GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True),
-                                   head=head, dropout=dropout, batchnorm=batchnorm, hidden=hidden)
+    return TurnSymmetricClassifier(_fullres_backbone(), head=head, dropout=dropout, batchnorm=batchnorm, hidden=hidden)

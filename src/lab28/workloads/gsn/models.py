@@ -181,11 +181,14 @@ class ShapeClassifier(nn.Module):
         """The backbone features (after ReLU), used by the dead-neuron analysis."""
         return self.backbone(x)
 
+    def head_outputs(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class scores (before the softmax) and counts, in float32, for a batch of backbone features."""
+        h = self.hidden(self.dropout(self.norm(features)))
+        return self.cls_head(h).float(), self.count_head(h).float()
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.hidden(self.dropout(self.norm(self.backbone(x))))
-        log_probs = F.log_softmax(self.cls_head(h).float(), dim=1)
-        counts = self.count_head(h).float()
-        return log_probs, counts
+        scores, counts = self.head_outputs(self.backbone(x))
+        return F.log_softmax(scores, dim=1), counts
 
 
 @register_model("shape-classifier", workload="gsn")
