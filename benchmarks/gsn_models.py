@@ -70,10 +70,11 @@ def main() -> None:
                          "batch_size": cfg.train.batch_size, "train_img_per_s": train, "mode": mode,
                          "eval_img_per_s": eval_throughput(model, task, images, counts, cfg.train, device)}
     print(f"GSN models, device {device} ({results[name]['mode']}), {torch.get_num_threads()} CPU threads")
-    print(f"  {'model':26s} {'preset':7s} {'weights':>11s} {'MACs/img':>10s} {'batch':>5s} {'train img/s':>12s} "
+    width = max(len(name) for name in results)
+    print(f"  {'model':{width}s} {'preset':7s} {'weights':>11s} {'MACs/img':>10s} {'batch':>5s} {'train img/s':>12s} "
           f"{'eval img/s':>11s}")
     for name, r in results.items():
-        print(f"  {name:26s} {r['preset']:7s} {r['parameters']:11,d} {r['multiply_adds'] / 1e6:9.1f}M "
+        print(f"  {name:{width}s} {r['preset']:7s} {r['parameters']:11,d} {r['multiply_adds'] / 1e6:9.1f}M "
               f"{r['batch_size']:5d} {r['train_img_per_s']:12.1f} {r['eval_img_per_s']:11.1f}")
     save_result("gsn_models", {"models": results, "steps": args.steps})
 
