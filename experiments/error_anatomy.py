@@ -66,6 +66,8 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     run = load_run_model(args.run, device="cpu", workload="gsn")
+    if not run.config.data.path:
+        parser.error(f"{args.run} trained on generated images (--synth): it has no real validation rows to sort")
 
     data = load_gsn(run.config.data.path)
     val = run.config.data.val_size
