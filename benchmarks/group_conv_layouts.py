@@ -46,11 +46,7 @@ def _orientation_major_weight(conv) -> torch.Tensor:
 
 
 def _convolve(conv, x: torch.Tensor) -> torch.Tensor:
-    if conv.pool_first and conv.stride == 2:
-        x, stride = F.avg_pool2d(x, 2), 1
-    else:
-        stride = conv.stride
-    return F.conv2d(x, _orientation_major_weight(conv), stride=stride, padding=1)
+    return conv.convolve(x, _orientation_major_weight(conv))
 
 
 def _norm_cl3d(conv, x):

@@ -136,12 +136,16 @@ class GroupConv(nn.Module):
         each = [transform(base[:, :, self.input_orientation[i]], g) for i, g in enumerate(self.elements)]
         return torch.stack(each, dim=1).reshape(self.channels_out * len(self.elements), -1, 3, 3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def convolve(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """x convolved with `weight` (all orientations) at this layer's resolution step, before the norm."""
         if self.pool_first and self.stride == 2:
             x, stride = F.avg_pool2d(x, 2), 1
         else:
             stride = self.stride
-        y = F.conv2d(x, self.transformed_weight(), stride=stride, padding=1)
+        return F.conv2d(x, weight, stride=stride, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.convolve(x, self.transformed_weight())
         n, _, h, w = y.shape
         return self.norm(y.reshape(n, self.channels_out, len(self.elements), h, w)).reshape(n, -1, h, w)
 
