@@ -7,12 +7,16 @@ own model with the preset's hidden layer, the other counting-resnet models witho
 on the same synthetic images; evaluation is the engine's evaluation path at the preset's evaluation batch.
 Timings of one run on one machine compare with each other, not with another machine's.
 
-    python benchmarks/gsn_models.py [--steps 40] [--threads N]
+`--compile` also times each model's step under torch.compile (the trainer's `--compile true`) and prints its ratio
+to the eager step measured just before it.
+
+    python benchmarks/gsn_models.py [--steps 40] [--threads N] [--compile]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import torch
@@ -49,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=40, help="timed training steps per model")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--compile", action="store_true", help="also time each training step under torch.compile")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -69,13 +74,19 @@ def main() -> None:
                                                                lambda out: out[0].sum())["forward"] / 2,
                          "batch_size": cfg.train.batch_size, "train_img_per_s": train, "mode": mode,
                          "eval_img_per_s": eval_throughput(model, task, images, counts, cfg.train, device)}
+        if args.compile:
+            torch.manual_seed(1)
+            compiled, _ = time_lab28(create_model(name, workload="gsn", hidden=hidden), task,
+                                     dataclasses.replace(cfg.train, compile=True), images, counts, device, args.steps)
+            results[name].update(compiled_train_img_per_s=compiled, compile_gain=compiled / train)
     print(f"GSN models, device {device} ({results[name]['mode']}), {torch.get_num_threads()} CPU threads")
     width = max(len(name) for name in results)
     print(f"  {'model':{width}s} {'preset':7s} {'weights':>11s} {'MACs/img':>10s} {'batch':>5s} {'train img/s':>12s} "
-          f"{'eval img/s':>11s}")
+          f"{'eval img/s':>11s}" + (f" {'compiled img/s':>13s} {'ratio':>7s}" if args.compile else ""))
     for name, r in results.items():
         print(f"  {name:{width}s} {r['preset']:7s} {r['parameters']:11,d} {r['multiply_adds'] / 1e6:9.1f}M "
-              f"{r['batch_size']:5d} {r['train_img_per_s']:12.1f} {r['eval_img_per_s']:11.1f}")
+              f"{r['batch_size']:5d} {r['train_img_per_s']:12.1f} {r['eval_img_per_s']:11.1f}"
+              + (f" {r['compiled_train_img_per_s']:13.1f} {r['compile_gain']:6.2f}x" if args.compile else ""))
     save_result("gsn_models", {"models": results, "steps": args.steps})
 
 

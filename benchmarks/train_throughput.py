@@ -114,8 +114,9 @@ def gsn_loss(out, counts):
 # -- lab28's step ------------------------------------------------------------------------------------------------
 def lab28_step(model, task, tc, images, labels, device, steps: int) -> tuple[TrainStep, int, str]:
     """The trainer's own step over the first steps * batch images, built as the trainer builds it (channels_last,
-    fused Adam, precision, the weight average where the config has one) and warmed up (a CUDA graph captured
-    where the trainer would use one): the step, its number of batches per epoch and its mode."""
+    fused Adam, precision, the weight average where the config has one, torch.compile where it asks for it) and
+    warmed up (compiled, or a CUDA graph captured, where the trainer would): the step, its number of batches per
+    epoch and its mode."""
     precision = resolve_precision(tc.precision, device)
     tc.progress = False
     model = model.to(device).to(memory_format=torch.channels_last)
@@ -126,8 +127,9 @@ def lab28_step(model, task, tc, images, labels, device, steps: int) -> tuple[Tra
     images, labels = images[:n].to(device), labels[:n].to(device)
     # The lab preset updates a moving average of the 12.8M weights after every step: part of the trainer's step.
     average = WeightAverage(model, tc.weight_average) if tc.weight_average else None
-    train_step = TrainStep(model, task, opt, None, images, labels, gen, tc, device, precision, use_graph=use_graph,
-                           average=average)
+    step_model = torch.compile(model) if tc.compile else model  # as the trainer compiles it
+    train_step = TrainStep(step_model, task, opt, None, images, labels, gen, tc, device, precision,
+                           use_graph=use_graph, average=average)
     timed_steps = steps_per_epoch(n, tc.batch_size)
     # Warm-up (and capture) before the clock starts; never more batches than the images hold.
     run_epoch(train_step, None, 0, min(WARMUP_STEPS + 1, timed_steps))

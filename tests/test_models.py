@@ -201,3 +201,33 @@ def test_group_convolutions_permute_their_orientations_with_the_image(group, poo
         assert worst_miss(28 if pool_first else 29) < 1e-10
         if not pool_first:
             assert worst_miss(28) > 1e-3
+
+
+def test_group_convolutions_train_under_torch_compile_on_two_threads():
+    """The group convolution's weight, gathered for every orientation and stacked, must train under torch.compile
+    (`--compile true`) on a multi-threaded CPU with the gradients of eager mode. Gathering it by indexing with a
+    tensor corrupted the heap there (torch 2.13's CPU inductor code, two threads) and the process died, so the check
+    runs in a child process: a crash is a failed test, not a dead test session."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import torch
+        torch.set_num_threads(2)
+        from lab28.workloads.gsn.counting_resnet import GroupConv
+        torch.manual_seed(0)
+        layers = torch.nn.Sequential(GroupConv(1, 12, lifting=True), GroupConv(12, 12))
+        x = torch.rand(16, 1, 12, 12)
+        weights = torch.randn(16, 48, 12, 12)  # a loss whose gradient BatchNorm does not cancel
+        grads = []
+        for forward in (layers, torch.compile(layers)):
+            layers.zero_grad()
+            (forward(x) * weights).sum().backward()
+            grads.append([p.grad.clone() for p in layers.parameters()])
+        for eager, compiled in zip(*grads):
+            assert (eager - compiled).abs().max() <= 1e-5 * eager.abs().max(), "gradients differ"
+        print("trained")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "trained" in done.stdout, done.stderr[-2000:]

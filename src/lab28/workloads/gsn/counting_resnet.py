@@ -122,9 +122,11 @@ class GroupConv(nn.Module):
         self.channels_out, self.stride, self.elements, self.pool_first = channels_out, stride, elements, pool_first
         self.orientations_in = 1 if lifting else len(elements)
         # Row g: the input orientation each of the stored filter's orientations reads when applied as g.
-        index = [[0] if lifting else [elements.index(_compose_symmetries(_inverse(g), h)) for h in elements]
-                 for g in elements]
-        self.register_buffer("input_orientation", torch.tensor(index), persistent=False)
+        # Python ints, not an index tensor: the weight is then gathered by plain selections, whose backward
+        # torch.compile handles; the backward of indexing by a tensor followed by torch.stack corrupts the heap
+        # in torch 2.13's CPU inductor code on more than one thread.
+        self.input_orientation = tuple((0,) if lifting else tuple(elements.index(_compose_symmetries(_inverse(g), h))
+                                                                  for h in elements) for g in elements)
         # stored 4-D, as a convolution weight is (the engine converts models to channels_last)
         self.weight = nn.Parameter(torch.empty(channels_out, channels_in * self.orientations_in, 3, 3))
         nn.init.kaiming_normal_(self.weight, nonlinearity="relu")
@@ -133,7 +135,8 @@ class GroupConv(nn.Module):
     def transformed_weight(self) -> torch.Tensor:
         """The (|group| * channels_out, channels_in * orientations_in, 3, 3) weight of all orientations."""
         base = self.weight.view(self.channels_out, -1, self.orientations_in, 3, 3)
-        each = [transform(base[:, :, self.input_orientation[i]], g) for i, g in enumerate(self.elements)]
+        each = [transform(torch.stack([base[:, :, h] for h in self.input_orientation[i]], dim=2), g)
+                for i, g in enumerate(self.elements)]
         return torch.stack(each, dim=1).reshape(self.channels_out * len(self.elements), -1, 3, 3)
 
     def convolve(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
