@@ -203,6 +203,26 @@ def test_group_convolutions_permute_their_orientations_with_the_image(group, poo
             assert worst_miss(28) > 1e-3
 
 
+@pytest.mark.parametrize("group", ["p4", "d4"])
+def test_a_pointwise_group_convolution_permutes_its_orientations_with_the_image(group):
+    """A 1x1 group convolution (kernel_size=1) after a lifting 3x3 one: transforming the image by k moves each
+    position's orientation g to k g, exactly; an even kernel, which has no centre to turn about, is refused."""
+    from lab28.workloads.gsn.counting_resnet import GROUPS, GroupConv, _compose_symmetries, _inverse, transform
+
+    torch.manual_seed(0)
+    elements = GROUPS[group]
+    layers = torch.nn.Sequential(GroupConv(1, 3, lifting=True, group=group), torch.nn.ReLU(),
+                                 GroupConv(3, 2, group=group, kernel_size=1)).double()
+    x = torch.rand(2, 1, 9, 9, dtype=torch.float64)
+    maps = layers(x).view(2, 2, len(elements), 9, 9)
+    for k in elements:
+        moved = layers(transform(x, k)).view(2, 2, len(elements), 9, 9)
+        expected = transform(maps[:, :, [elements.index(_compose_symmetries(_inverse(k), g)) for g in elements]], k)
+        assert (moved - expected).abs().max() < 1e-10
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        GroupConv(3, 2, kernel_size=2)
+
+
 def test_group_convolutions_train_under_torch_compile_on_two_threads():
     """The group convolution's weight, gathered for every orientation and stacked, must train under torch.compile
     (`--compile true`) on a multi-threaded CPU with the gradients of eager mode. Gathering it by indexing with a

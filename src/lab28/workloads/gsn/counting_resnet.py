@@ -103,8 +103,8 @@ def transform(x: torch.Tensor, g: tuple[int, int]) -> torch.Tensor:
 
 
 class GroupConv(nn.Module):
-    """3x3 convolution + BatchNorm that commutes with the symmetries of `group` (p4: quarter turns; d4: quarter
-    turns and mirrors).
+    """Convolution (3x3 unless `kernel_size` says otherwise) + BatchNorm that commutes with the symmetries of
+    `group` (p4: quarter turns; d4: quarter turns and mirrors).
 
     Its output has an orientation axis of |group| beside the channels (channel c, orientation g at index
     |group| * c + g): every filter is stored once and applied transformed by each g. For an input that already has
@@ -116,10 +116,13 @@ class GroupConv(nn.Module):
     the same cost."""
 
     def __init__(self, channels_in: int, channels_out: int, stride: int = 1, lifting: bool = False,
-                 group: str = "p4", pool_first: bool = False):
+                 group: str = "p4", pool_first: bool = False, kernel_size: int = 3):
         super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd (a centred filter turns into itself), got {kernel_size}")
         elements = GROUPS[group]
         self.channels_out, self.stride, self.elements, self.pool_first = channels_out, stride, elements, pool_first
+        self.kernel_size = kernel_size
         self.orientations_in = 1 if lifting else len(elements)
         # Row g: the input orientation each of the stored filter's orientations reads when applied as g.
         # Python ints, not an index tensor: the weight is then gathered by plain selections, whose backward
@@ -128,16 +131,18 @@ class GroupConv(nn.Module):
         self.input_orientation = tuple((0,) if lifting else tuple(elements.index(_compose_symmetries(_inverse(g), h))
                                                                   for h in elements) for g in elements)
         # stored 4-D, as a convolution weight is (the engine converts models to channels_last)
-        self.weight = nn.Parameter(torch.empty(channels_out, channels_in * self.orientations_in, 3, 3))
+        self.weight = nn.Parameter(torch.empty(channels_out, channels_in * self.orientations_in, kernel_size,
+                                               kernel_size))
         nn.init.kaiming_normal_(self.weight, nonlinearity="relu")
         self.norm = nn.BatchNorm3d(channels_out)
 
     def transformed_weight(self) -> torch.Tensor:
-        """The (|group| * channels_out, channels_in * orientations_in, 3, 3) weight of all orientations."""
-        base = self.weight.view(self.channels_out, -1, self.orientations_in, 3, 3)
+        """The (|group| * channels_out, channels_in * orientations_in, k, k) weight of all orientations."""
+        k = self.kernel_size
+        base = self.weight.view(self.channels_out, -1, self.orientations_in, k, k)
         each = [transform(torch.stack([base[:, :, h] for h in self.input_orientation[i]], dim=2), g)
                 for i, g in enumerate(self.elements)]
-        return torch.stack(each, dim=1).reshape(self.channels_out * len(self.elements), -1, 3, 3)
+        return torch.stack(each, dim=1).reshape(self.channels_out * len(self.elements), -1, k, k)
 
     def convolve(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """x convolved with `weight` (all orientations) at this layer's resolution step, before the norm."""
@@ -145,7 +150,7 @@ class GroupConv(nn.Module):
             x, stride = F.avg_pool2d(x, 2), 1
         else:
             stride = self.stride
-        return F.conv2d(x, weight, stride=stride, padding=1)
+        return F.conv2d(x, weight, stride=stride, padding=self.kernel_size // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.convolve(x, self.transformed_weight())
