@@ -17,7 +17,8 @@ VARIANT is one of:
   package's counting-resnet-p4-symmetric); `p4-exact-wide-fullres-wide7-turn-heads` the same with 64 filters per
   orientation at 7x7 instead of 48 (530k weights with a hidden layer of 256, 0.87x its training speed);
   `-local48-` and `-local96-` add a pointwise (1x1) group convolution of 48 or 96 filters per orientation and a
-  ReLU at 7x7 before the mean over positions (local_evidence).
+  ReLU at 7x7 before the mean over positions (GroupCountingBackbone's `pointwise`; local48 is the package's
+  counting-resnet-p4-local).
 `--set` passes any other config value to the run (`--set model.hidden=256`, `--set task.lam=1`).
 The base design (`--preset free --model counting-resnet`) has one residual block per resolution (488k, 36M).
 
@@ -40,7 +41,7 @@ import torch.nn as nn
 
 import lab28
 from lab28.models.registry import register_model
-from lab28.workloads.gsn.counting_resnet import (GroupConv, GroupCountingBackbone, ResidualBlock,
+from lab28.workloads.gsn.counting_resnet import (GroupCountingBackbone, ResidualBlock,
                                                   TurnSymmetricClassifier, _conv_bn)
 from lab28.workloads.gsn.models import classifier_on
 
@@ -54,16 +55,6 @@ class PooledBackbone(nn.Module):
 
     def forward(self, x):
         return self.layers(x).mean(dim=(2, 3))
-
-
-def local_evidence(backbone: GroupCountingBackbone, filters: int) -> PooledBackbone:
-    """A group backbone whose maps pass one more pointwise (1x1) group convolution and ReLU before the mean over
-    positions, so that each position's features are a non-linear function of its neighbourhood before they are
-    summed: counting is a sum of local evidence. Still exactly equivariant (a 1x1 filter turns into itself)."""
-    orientations = len(backbone.layers[0].elements)
-    width = backbone.features // orientations
-    return PooledBackbone([*backbone.layers, GroupConv(width, filters, kernel_size=1), nn.ReLU()],
-                          filters * orientations)
 
 
 def _conv_relu(channels_in: int, channels_out: int, stride: int = 1) -> list[nn.Module]:
@@ -96,10 +87,10 @@ TURN_SYMMETRIC = {
         lambda: GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True),
     "p4-exact-wide-fullres-wide7-turn-heads":
         lambda: GroupCountingBackbone(filters=(12, 24, 64), blocks=(1, 1, 1), pool_first=True),
-    "p4-exact-wide-fullres-local48-turn-heads": lambda: local_evidence(
-        GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True), 48),
-    "p4-exact-wide-fullres-local96-turn-heads": lambda: local_evidence(
-        GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True), 96),
+    "p4-exact-wide-fullres-local48-turn-heads":  # the package's counting-resnet-p4-local
+        lambda: GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True, pointwise=48),
+    "p4-exact-wide-fullres-local96-turn-heads":
+        lambda: GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True, pointwise=96),
 }
 
 

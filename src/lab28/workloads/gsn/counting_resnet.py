@@ -161,12 +161,17 @@ class GroupConv(nn.Module):
 class GroupCountingBackbone(nn.Module):
     """CountingResNetBackbone's layers as group convolutions: `filters` per orientation at 28x28, 14x14 and 7x7,
     each resolution reached by one convolution and followed by `blocks` residual blocks (p4 with 8/16/32 filters
-    and blocks 0/1/1 is counting-resnet's layout, with its 32/64/128 feature maps)."""
+    and blocks 0/1/1 is counting-resnet's layout, with its 32/64/128 feature maps).
+
+    `pointwise` > 0 adds a 1x1 group convolution of that many filters per orientation and a ReLU at 7x7, before the
+    mean over positions: counting is a sum of local evidence, and without it what a position says about "one more
+    circle here" must be a linear function of its features, since the heads' non-linearity comes after the sum. A
+    1x1 filter turns into itself, so the backbone stays exactly as equivariant as without it."""
 
     def __init__(self, filters: tuple[int, int, int] = (8, 16, 32), blocks: tuple[int, int, int] = (0, 1, 1),
-                 group: str = "p4", pool_first: bool = False):
+                 group: str = "p4", pool_first: bool = False, pointwise: int = 0):
         super().__init__()
-        self.features = filters[-1] * len(GROUPS[group])
+        self.features = (pointwise or filters[-1]) * len(GROUPS[group])
 
         def conv(channels_in, channels_out, **options):
             return GroupConv(channels_in, channels_out, group=group, pool_first=pool_first, **options)
@@ -177,6 +182,8 @@ class GroupCountingBackbone(nn.Module):
             layers += [conv(channels_in, width, lifting=first, stride=1 if first else 2), nn.ReLU()]
             layers += [ResidualBlock(width, conv=conv) for _ in range(count)]
             channels_in = width
+        if pointwise:
+            layers += [conv(channels_in, pointwise, kernel_size=1), nn.ReLU()]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -196,9 +203,10 @@ def counting_resnet_p4_fullres(head: str = "factored", dropout: float = 0.0, fc_
     return classifier_on(_fullres_backbone(), "counting-resnet-p4-fullres", head, dropout, fc_init, batchnorm, hidden)
 
 
-def _fullres_backbone() -> GroupCountingBackbone:
-    """counting-resnet-p4-fullres's backbone (also counting-resnet-p4-symmetric's)."""
-    return GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True)
+def _fullres_backbone(pointwise: int = 0) -> GroupCountingBackbone:
+    """counting-resnet-p4-fullres's backbone (also counting-resnet-p4-symmetric's; with `pointwise` filters before
+    the pool, counting-resnet-p4-local's)."""
+    return GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True, pointwise=pointwise)
 
 
 class TurnSymmetricClassifier(ShapeClassifier):
@@ -240,3 +248,13 @@ def counting_resnet_p4_symmetric(head: str = "factored", dropout: float = 0.0, f
     """counting-resnet-p4-fullres with its heads read in all four orientations (TurnSymmetricClassifier)."""
     refuse_fc_init(fc_init, "counting-resnet-p4-symmetric")
     return TurnSymmetricClassifier(_fullres_backbone(), head=head, dropout=dropout, batchnorm=batchnorm, hidden=hidden)
+
+
+@register_model("counting-resnet-p4-local", workload="gsn")
+def counting_resnet_p4_local(head: str = "factored", dropout: float = 0.0, fc_init: str = "default",
+                             batchnorm: bool = False, hidden: int = 0) -> ShapeClassifier:
+    """counting-resnet-p4-symmetric with a pointwise group convolution of 48 filters per orientation and a ReLU
+    before the pool (GroupCountingBackbone's `pointwise`)."""
+    refuse_fc_init(fc_init, "counting-resnet-p4-local")
+    return TurnSymmetricClassifier(_fullres_backbone(pointwise=48), head=head, dropout=dropout, batchnorm=batchnorm,
+                                   hidden=hidden)

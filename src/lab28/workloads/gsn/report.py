@@ -136,7 +136,9 @@ MODEL_NOTES = {"shape-classifier": "the lab's fixed backbone with our heads",
                                              "residual block at full resolution and downsampling that keeps the "
                                              "quarter-turn symmetry exact",
                "counting-resnet-p4-symmetric": "lab28's free architecture: counting-resnet-p4-fullres with its heads "
-                                               "read in all four orientations, so its answer turns with the image"}
+                                               "read in all four orientations, so its answer turns with the image",
+               "counting-resnet-p4-local": "lab28's free architecture: counting-resnet-p4-symmetric with a pointwise "
+                                           "layer that reads each position's features before they are summed"}
 
 
 def model_line(configs: dict[str, dict]) -> list[str]:
