@@ -11,7 +11,7 @@ channels_last map is physically (n, h, w, 4, C), which can be normalised per c w
 - `var-mean-affine`: statistics from torch.var_mean per orientation-channel, pooled, then one addcmul.
 
 Each variant is checked to give the same outputs as the package's layout (same weights, evaluation mode), then
-the whole training step of the free preset's model (counting-resnet-p4-symmetric, hidden 256; batch 128, Adam,
+the whole training step of counting-resnet-p4-symmetric (hidden 256; batch 128, Adam,
 the precision `auto` picks) is timed for each, in this one process; the figures go to
 benchmarks/results/group_conv_layouts-<threads>threads.json.
 

@@ -27,9 +27,12 @@ convolution instead of convolving at stride 2, which makes it exactly equivarian
 residual block at 28x28, where the fine detail of overlapping shapes is; and it has 12/24/48 filters per
 orientation. About 309,000 weights and 114M multiply-adds per image.
 
-`counting-resnet-p4-symmetric` (the `free` preset's model, there with a hidden layer of 256 before the heads) is
-counting-resnet-p4-fullres whose heads read the pooled features in all four orientations (TurnSymmetricClassifier),
-so that the answer, not only the features, turns with the image.
+`counting-resnet-p4-symmetric` is counting-resnet-p4-fullres whose heads read the pooled features in all four
+orientations (TurnSymmetricClassifier), so that the answer, not only the features, turns with the image.
+
+`counting-resnet-p4-local` (the `free` preset's model, there with a hidden layer of 256 before the heads) is
+counting-resnet-p4-symmetric with a pointwise group convolution and ReLU before the pool (GroupCountingBackbone's
+`pointwise`): about 381,000 weights with that hidden layer.
 """
 
 from __future__ import annotations
