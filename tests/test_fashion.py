@@ -10,6 +10,7 @@ from lab28.data.idx import write_idx
 from lab28.errors import Lab28Error
 from lab28.workloads.classify.config import config_from_dict, preset
 from lab28.workloads.classify.data import CLASS_NAMES, FashionDataConfig, load_fashion, stratified_split
+from lab28.workloads.classify.augment import FashionAugmentConfig
 from lab28.workloads.classify.task import PIXEL_MEAN, PIXEL_STD, FashionTask, FashionTaskConfig
 from lab28.models import available_models, create_model
 from lab28.workloads.classify.models import FASHION_MODELS, GatedConvBlock, SpatialAttention
@@ -104,6 +105,48 @@ def test_task_normalises_and_smooths():
     loss, parts = task.loss(logits, {"labels": torch.tensor([0])})
     assert loss > parts["nll"] > 0  # smoothing penalises a confident right answer
     assert "nll" not in FashionTask().loss(logits, {"labels": torch.tensor([0])})[1]
+
+
+def test_cutmix_loss_mixes_the_two_labels_by_area_and_stays_off_outside_training():
+    logits = torch.tensor([[2.0, 0.0] + [0.0] * 8, [0.0, 1.0] + [0.0] * 8])
+    log_p = torch.log_softmax(logits, dim=1)
+    targets = {"labels": torch.tensor([0, 1]), "partner_labels": torch.tensor([1, 3]),
+               "own_weight": torch.tensor([0.75, 0.4])}
+    loss, _ = FashionTask().loss(logits, targets)
+    by_hand = (-(0.75 * log_p[0, 0] + 0.25 * log_p[0, 1]) - (0.4 * log_p[1, 1] + 0.6 * log_p[1, 3])) / 2
+    assert loss.item() == pytest.approx(by_hand.item(), rel=1e-6)
+    smoothed, parts = FashionTask(FashionTaskConfig(label_smoothing=0.1)).loss(logits, targets)
+    assert parts["nll"].item() == pytest.approx(by_hand.item(), rel=1e-6) and smoothed > parts["nll"]
+
+    images, labels = torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8), torch.arange(8)
+    task = FashionTask(augment=FashionAugmentConfig(cutmix=1.0))
+    x, t = task.prepare_batch(images, labels, train=True, generator=torch.Generator().manual_seed(0))
+    assert t["partner_labels"].tolist() == [7, 0, 1, 2, 3, 4, 5, 6] and (t["own_weight"] < 1).any()
+    x_eval, t_eval = task.prepare_batch(images, labels, train=False)
+    assert set(t_eval) == {"labels"} and torch.equal(x_eval, FashionTask().prepare_batch(images, labels, False)[0])
+    assert set(FashionTask().prepare_batch(images, labels, train=True)[1]) == {"labels"}
+
+
+def test_a_short_training_with_cutmix_lowers_the_loss():
+    torch.manual_seed(0)
+    labels = torch.arange(10).repeat(20)
+    images = (torch.rand(200, 1, 28, 28) * 60).to(torch.uint8)
+    for i, c in enumerate(labels.tolist()):
+        images[i, 0, 2 * c + 4: 2 * c + 7, 4:24] = 255
+    task = FashionTask(augment=FashionAugmentConfig(cutmix=1.0))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    generator, losses = torch.Generator().manual_seed(1), []
+    for _ in range(40):
+        x, t = task.prepare_batch(images, labels, train=True, generator=generator)
+        loss, _ = task.loss(model(x), t)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+    x, t = task.prepare_batch(images, labels, train=False)
+    assert (model(x).argmax(1) == labels).float().mean() > 0.9
 
 
 # -- data ---------------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from lab28.workloads.classify.augment import (
-    FashionAugment, FashionAugmentConfig, hflip, rotate, rotate_images, shift_images, translate, vflip,
+    FashionAugment, FashionAugmentConfig, cutmix, cutmix_boxes, hflip, rotate, rotate_images, shift_images, translate,
+    vflip,
 )
 
 
@@ -68,3 +69,37 @@ def test_pipeline_is_seeded_and_label_preserving(batch):
     assert torch.isfinite(a).all() and a.min() >= 0 and a.max() <= 1
     with pytest.raises(ValueError, match="probability"):
         FashionAugment(FashionAugmentConfig(hflip=1.5))
+
+
+def test_cutmix_pastes_one_rectangle_of_the_neighbour_and_weighs_the_labels_by_area():
+    # Image i is the constant i / 10, so every output pixel tells which image it came from.
+    x = torch.arange(12, dtype=torch.float32).div(10).view(12, 1, 1, 1).expand(12, 1, 28, 28).clone()
+    y = torch.arange(12) % 10
+    mixed, partner, own = cutmix(x, y, p=1.0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(partner, y.roll(1)) and partner.tolist()[:3] == [1, 0, 1]
+    for i in range(12):
+        from_self = mixed[i, 0] == x[i, 0]
+        from_neighbour = mixed[i, 0] == x[i - 1, 0]
+        assert bool((from_self | from_neighbour).all())
+        assert own[i].item() == pytest.approx(from_self.float().mean().item())
+        rows, cols = (~from_self).nonzero(as_tuple=True)
+        if len(rows):  # the pasted part is one full rectangle
+            box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+            assert box.item() == len(rows)
+    assert (own < 1).any() and (own > 0).all()
+
+
+def test_cutmix_is_seeded_chooses_images_with_its_probability_and_leaves_the_others():
+    x, y = torch.rand(400, 1, 28, 28, generator=torch.Generator().manual_seed(0)), torch.arange(400) % 10
+    a = cutmix(x, y, p=0.5, generator=torch.Generator().manual_seed(7))
+    b = cutmix(x, y, p=0.5, generator=torch.Generator().manual_seed(7))
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    mixed, _, own = a
+    untouched = torch.tensor([torch.equal(mixed[i], x[i]) for i in range(400)])
+    assert torch.equal(untouched, own == 1) and 150 < int(untouched.sum()) < 250
+    assert bool(torch.equal(cutmix(x, y, p=0.0)[0], x))
+    # Beta(1, 1): the kept share is uniform, so its mean over chosen images is near 1/2 (before clipping raises it).
+    inside, weight = cutmix_boxes(20000, 28, 28, p=1.0, generator=torch.Generator().manual_seed(1))
+    assert 0.5 < weight.mean().item() < 0.75 and weight.min().item() < 0.05
+    with pytest.raises(ValueError, match="cutmix"):
+        FashionAugment(FashionAugmentConfig(cutmix=1.5))

@@ -2,8 +2,9 @@
 
 Images are float N x 1 x 28 x 28 in [0, 1] (before normalisation, so zero is the black background and every
 fill below is "background"). Each transform draws its own per-image mask with its own probability, so a
-batch is augmented with a handful of tensor ops wherever it lives. None of these change the class, but the
-labels still pass through so label-aware transforms (mixup, ...) can slot in without a new interface.
+batch is augmented with a handful of tensor ops wherever it lives. None of the per-image transforms change the
+class; `cutmix`, which pastes a part of another image, does, so it returns the pasted image's label and each image's
+weight of its own label beside the images, and the task's loss mixes the two.
 
 The seed recipe used flips (both axes) and rotations up to 90 degrees; clothes are never upside down, so the
 `best` preset keeps only what is natural: horizontal flips, small shifts, random erasing.
@@ -32,12 +33,14 @@ class FashionAugmentConfig:
     translate_pixels: int = 2  # max shift per axis (pixels)
     erase: float = 0.0  # probability of erasing one rectangle (random erasing, arXiv 1708.04896)
     erase_area: tuple[float, float] = (0.02, 0.2)  # fraction of the image area erased
+    cutmix: float = 0.0  # probability of pasting a rectangle of another image, labels mixed by area (arXiv 1905.04899)
 
     def any_enabled(self) -> bool:
+        """Whether any per-image transform is on (CutMix, which mixes labels, is applied by the task)."""
         return any(p > 0 for p in (self.hflip, self.vflip, self.rotate, self.translate, self.erase))
 
     def validate(self) -> None:
-        for name in ("hflip", "vflip", "rotate", "translate", "erase"):
+        for name in ("hflip", "vflip", "rotate", "translate", "erase", "cutmix"):
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"augmentation probability {name} must be in [0, 1], got {p}")
@@ -114,6 +117,41 @@ def translate(images, labels, p: float = 1.0, max_pixels: int = 2, generator=Non
     dy = torch.randint(-max_pixels, max_pixels + 1, (n,), device=dev, generator=generator) * mask
     dx = torch.randint(-max_pixels, max_pixels + 1, (n,), device=dev, generator=generator) * mask
     return shift_images(images, dy, dx, max_shift=max_pixels), labels
+
+
+def cutmix_boxes(n: int, h: int, w: int, p: float, generator=None, device=None):
+    """CutMix rectangles: (inside, own_weight). inside is n x 1 x h x w, True where an image takes its partner's
+    pixels; own_weight is the share of the image left its own (1 for an image not chosen).
+
+    As in the paper: the kept share is drawn uniform in [0, 1] (Beta(1, 1), the paper's choice for CIFAR; uniform
+    draws take a generator, so a run stays seeded), the box has sides sqrt(1 - kept) of the image's around a uniform
+    centre and is clipped at the border, and the weight is recomputed from the clipped box's area.
+    """
+    mask = pick(n, p, device, generator)
+    cut = (1.0 - torch.rand(n, device=device, generator=generator)).sqrt()
+    cy = torch.rand(n, device=device, generator=generator) * h
+    cx = torch.rand(n, device=device, generator=generator) * w
+    half_h, half_w = (cut * h / 2).round(), (cut * w / 2).round()
+    top, bottom = (cy - half_h).round().clamp(0, h), (cy + half_h).round().clamp(0, h)
+    left, right = (cx - half_w).round().clamp(0, w), (cx + half_w).round().clamp(0, w)
+    rows = torch.arange(h, device=device).view(1, h, 1)
+    cols = torch.arange(w, device=device).view(1, 1, w)
+    inside = ((rows >= top.view(-1, 1, 1)) & (rows < bottom.view(-1, 1, 1))
+              & (cols >= left.view(-1, 1, 1)) & (cols < right.view(-1, 1, 1)) & mask.view(-1, 1, 1))
+    own_weight = 1.0 - inside.flatten(1).float().mean(dim=1)
+    return inside.unsqueeze(1), own_weight
+
+
+def cutmix(images: torch.Tensor, labels: torch.Tensor, p: float = 1.0, generator=None):
+    """Paste a rectangle of its batch neighbour into each chosen image: (images, partner_labels, own_weight).
+
+    The neighbour is the next image in the batch (the last takes the first's); training batches are drawn shuffled,
+    so that pairs random images without a permutation to draw.
+    """
+    n, _, h, w = images.shape
+    inside, own_weight = cutmix_boxes(n, h, w, p, generator, images.device)
+    mixed = torch.where(inside, images.roll(1, dims=0), images)
+    return mixed, labels.roll(1, dims=0), own_weight
 
 
 class FashionAugment(Augmentation):

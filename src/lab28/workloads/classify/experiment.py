@@ -76,7 +76,8 @@ class TensorBoardLog:
               "optimizer": c.train.optimizer, "lr": c.train.lr, "weight_decay": c.train.weight_decay,
               "batch_size": c.train.batch_size, "scheduler": c.train.scheduler, "epochs": c.train.epochs,
               "hflip": c.augment.hflip, "vflip": c.augment.vflip, "rotate": c.augment.rotate,
-              "translate": c.augment.translate, "erase": c.augment.erase, "seed": c.train.seed}
+              "translate": c.augment.translate, "erase": c.augment.erase,
+              "cutmix": c.augment.cutmix, "seed": c.train.seed}
         # run_name="." keeps the hparams summary in this run's folder instead of a timestamped sub-folder.
         self.writer.add_hparams(hp, {f"hparam/{k}": v for k, v in metrics.items()}, run_name=".")
 

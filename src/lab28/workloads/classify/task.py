@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lab28.workloads.classify.augment import FashionAugment, FashionAugmentConfig
+from lab28.workloads.classify.augment import FashionAugment, FashionAugmentConfig, cutmix
 from lab28.data.specs import idx_spec
 from lab28.workloads.classify.data import CLASS_NAMES, DEFAULT_DATASET, NUM_CLASSES
 from lab28.metrics import CLASSIFICATION_METRICS, classification_metrics, confusion_matrix, per_class_scores
@@ -54,22 +54,40 @@ class FashionTask:
         self.config = config or FashionTaskConfig()
         self.config.validate()
         self.augment = FashionAugment(augment) if augment is not None and augment.any_enabled() else None
+        self.cutmix = augment.cutmix if augment is not None else 0.0
         spec = idx_spec(dataset)
         self.class_names, self.mean, self.std = spec.class_names, spec.mean, spec.std
 
     def prepare_batch(self, images: torch.Tensor, labels: torch.Tensor, train: bool, generator=None):
-        """uint8 N x 1 x 28 x 28 + labels -> normalised float input and {"labels": ...} (augmented if training)."""
+        """uint8 N x 1 x 28 x 28 + labels -> normalised float input and {"labels": ...} (augmented if training).
+
+        With CutMix on, a training batch's targets also hold "partner_labels" and "own_weight" (see `loss`)."""
         x = images.float().div_(255.0)
         if train and self.augment is not None:
             x, labels = self.augment(x, labels, generator)
-        return (x - self.mean) / self.std, {"labels": labels.long()}
+        targets = {"labels": labels.long()}
+        if train and self.cutmix > 0:
+            x, partner, own_weight = cutmix(x, labels, self.cutmix, generator)
+            targets.update(partner_labels=partner.long(), own_weight=own_weight)
+        return (x - self.mean) / self.std, targets
 
     def loss(self, outputs, targets) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits = outputs[0] if isinstance(outputs, tuple) else outputs
+        """Cross-entropy (label-smoothed when configured); a CutMix image's loss is its two labels' losses weighted
+        by the areas they hold."""
+        logits = (outputs[0] if isinstance(outputs, tuple) else outputs).float()
         smoothing = self.config.label_smoothing
-        loss = F.cross_entropy(logits.float(), targets["labels"], label_smoothing=smoothing)
+
+        def cross_entropy(logits, smoothing):
+            if "own_weight" not in targets:
+                return F.cross_entropy(logits, targets["labels"], label_smoothing=smoothing)
+            own = F.cross_entropy(logits, targets["labels"], label_smoothing=smoothing, reduction="none")
+            partner = F.cross_entropy(logits, targets["partner_labels"], label_smoothing=smoothing, reduction="none")
+            weight = targets["own_weight"]
+            return (weight * own + (1.0 - weight) * partner).mean()
+
+        loss = cross_entropy(logits, smoothing)
         # With smoothing the objective has a floor above 0; the plain NLL stays comparable across recipes.
-        parts = {"nll": F.cross_entropy(logits.float().detach(), targets["labels"])} if smoothing > 0 else {}
+        parts = {"nll": cross_entropy(logits.detach(), 0.0)} if smoothing > 0 else {}
         return loss, parts
 
     def predict(self, outputs) -> torch.Tensor:
