@@ -269,6 +269,8 @@ CASES = {
     "fashion label smoothing nan": (fashion_train("--label-smoothing", "nan"), "task.label_smoothing must be a finite"),
     "fashion rotate degrees inf": (fashion_train("--rotate-degrees", "inf"), "augment.rotate_degrees must be a finite"),
     "fashion dropout nan": (fashion_train("--dropout", "nan"), "model.dropout must be a finite number"),
+    "fashion cutmix above 1": (fashion_train("--cutmix", "1.5"), "augmentation probability cutmix must be in [0, 1]"),
+    "fashion cutmix nan": (fashion_train("--cutmix", "nan"), "augment.cutmix must be a finite number"),
     "fashion min delta nan": (fashion_train("--min-delta", "nan"), "train.early_stopping.min_delta must be a finite"),
     "fashion dropout 1": (fashion_train("--dropout", "1"), "dropout must be in [0, 1), got 1.0"),
     "fashion config log every 0": (fashion_config('{"train": {"log_every": 0}}'), "log_every must be >= 1, got 0"),

@@ -94,7 +94,8 @@ def test_graph_step_follows_the_learning_rate_schedule(tmp_path):
 
 
 @needs_cuda
-def test_fashion_graph_step_with_shifts_and_erasing_matches_eager(tmp_path):
+@pytest.mark.parametrize("cutmix", [0.0, 0.5])
+def test_fashion_graph_step_with_shifts_and_erasing_matches_eager(tmp_path, cutmix):
     from lab28.workloads.classify.config import preset
     from lab28.workloads.classify.experiment import build_model
     from lab28.workloads.classify.task import FashionTask
@@ -107,7 +108,7 @@ def test_fashion_graph_step_with_shifts_and_erasing_matches_eager(tmp_path):
     for graphs in (True, False):
         cfg = preset("best", "simple-cnn")
         cfg.train.epochs, cfg.train.progress, cfg.train.device, cfg.train.precision = 4, False, "cuda", "fp32"
-        cfg.train.batch_size, cfg.train.cuda_graphs = 64, graphs
+        cfg.train.batch_size, cfg.train.cuda_graphs, cfg.augment.cutmix = 64, graphs, cutmix
         torch.manual_seed(1)
         run_dir = tmp_path / str(graphs)
         run_dir.mkdir()

@@ -118,10 +118,18 @@ def test_cutmix_loss_mixes_the_two_labels_by_area_and_stays_off_outside_training
     smoothed, parts = FashionTask(FashionTaskConfig(label_smoothing=0.1)).loss(logits, targets)
     assert parts["nll"].item() == pytest.approx(by_hand.item(), rel=1e-6) and smoothed > parts["nll"]
 
-    images, labels = torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8), torch.arange(8)
+    # Image i is the constant 20 * i, so each input pixel tells which image it came from.
+    images, labels = (torch.arange(8) * 20).to(torch.uint8).view(8, 1, 1, 1).expand(8, 1, 28, 28), torch.arange(8)
     task = FashionTask(augment=FashionAugmentConfig(cutmix=1.0))
     x, t = task.prepare_batch(images, labels, train=True, generator=torch.Generator().manual_seed(0))
     assert t["partner_labels"].tolist() == [7, 0, 1, 2, 3, 4, 5, 6] and (t["own_weight"] < 1).any()
+    pixels = (x * PIXEL_STD + PIXEL_MEAN).mul(255).round()
+    for i in range(8):
+        own_share = (pixels[i] == 20 * i).float().mean().item()
+        assert own_share == pytest.approx(t["own_weight"][i].item())
+        assert bool(((pixels[i] == 20 * i) | (pixels[i] == 20 * ((i - 1) % 8))).all())
+    with pytest.raises(ValueError, match="cutmix"):
+        FashionTask(augment=FashionAugmentConfig(cutmix=1.5))
     x_eval, t_eval = task.prepare_batch(images, labels, train=False)
     assert set(t_eval) == {"labels"} and torch.equal(x_eval, FashionTask().prepare_batch(images, labels, False)[0])
     assert set(FashionTask().prepare_batch(images, labels, train=True)[1]) == {"labels"}

@@ -145,8 +145,8 @@ def cutmix_boxes(n: int, h: int, w: int, p: float, generator=None, device=None):
 def cutmix(images: torch.Tensor, labels: torch.Tensor, p: float = 1.0, generator=None):
     """Paste a rectangle of its batch neighbour into each chosen image: (images, partner_labels, own_weight).
 
-    The neighbour is the next image in the batch (the last takes the first's); training batches are drawn shuffled,
-    so that pairs random images without a permutation to draw.
+    The neighbour is the previous image in the batch (the first takes the last's); training batches are drawn
+    shuffled, so that pairs random images without a permutation to draw.
     """
     n, _, h, w = images.shape
     inside, own_weight = cutmix_boxes(n, h, w, p, generator, images.device)

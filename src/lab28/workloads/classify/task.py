@@ -41,6 +41,17 @@ def per_class_metrics(cm: torch.Tensor, names: tuple[str, ...] = CLASS_NAMES) ->
     return out
 
 
+def mixed_cross_entropy(logits: torch.Tensor, targets: dict[str, torch.Tensor], smoothing: float) -> torch.Tensor:
+    """Mean cross-entropy against targets["labels"], or, where CutMix left "partner_labels" and "own_weight", each
+    image's two cross-entropies weighted by the shares of the image its two labels hold."""
+    if "own_weight" not in targets:
+        return F.cross_entropy(logits, targets["labels"], label_smoothing=smoothing)
+    own = F.cross_entropy(logits, targets["labels"], label_smoothing=smoothing, reduction="none")
+    partner = F.cross_entropy(logits, targets["partner_labels"], label_smoothing=smoothing, reduction="none")
+    weight = targets["own_weight"]
+    return (weight * own + (1.0 - weight) * partner).mean()
+
+
 class FashionTask:
     """Owns how uint8 images become model input, the loss, and every metric; the trainer knows no clothes.
 
@@ -53,8 +64,10 @@ class FashionTask:
                  dataset: str = DEFAULT_DATASET):
         self.config = config or FashionTaskConfig()
         self.config.validate()
+        if augment is not None:
+            augment.validate()
         self.augment = FashionAugment(augment) if augment is not None and augment.any_enabled() else None
-        self.cutmix = augment.cutmix if augment is not None else 0.0
+        self.cutmix_probability = augment.cutmix if augment is not None else 0.0
         spec = idx_spec(dataset)
         self.class_names, self.mean, self.std = spec.class_names, spec.mean, spec.std
 
@@ -66,8 +79,8 @@ class FashionTask:
         if train and self.augment is not None:
             x, labels = self.augment(x, labels, generator)
         targets = {"labels": labels.long()}
-        if train and self.cutmix > 0:
-            x, partner, own_weight = cutmix(x, labels, self.cutmix, generator)
+        if train and self.cutmix_probability > 0:
+            x, partner, own_weight = cutmix(x, labels, self.cutmix_probability, generator)
             targets.update(partner_labels=partner.long(), own_weight=own_weight)
         return (x - self.mean) / self.std, targets
 
@@ -76,18 +89,10 @@ class FashionTask:
         by the areas they hold."""
         logits = (outputs[0] if isinstance(outputs, tuple) else outputs).float()
         smoothing = self.config.label_smoothing
-
-        def cross_entropy(logits, smoothing):
-            if "own_weight" not in targets:
-                return F.cross_entropy(logits, targets["labels"], label_smoothing=smoothing)
-            own = F.cross_entropy(logits, targets["labels"], label_smoothing=smoothing, reduction="none")
-            partner = F.cross_entropy(logits, targets["partner_labels"], label_smoothing=smoothing, reduction="none")
-            weight = targets["own_weight"]
-            return (weight * own + (1.0 - weight) * partner).mean()
-
-        loss = cross_entropy(logits, smoothing)
-        # With smoothing the objective has a floor above 0; the plain NLL stays comparable across recipes.
-        parts = {"nll": cross_entropy(logits.detach(), 0.0)} if smoothing > 0 else {}
+        loss = mixed_cross_entropy(logits, targets, smoothing)
+        # With smoothing the objective has a floor above 0; the NLL beside it compares across smoothing values (with
+        # CutMix it is the NLL of the mixed labels, so it compares only between runs that mix alike).
+        parts = {"nll": mixed_cross_entropy(logits.detach(), targets, 0.0)} if smoothing > 0 else {}
         return loss, parts
 
     def predict(self, outputs) -> torch.Tensor:
@@ -99,7 +104,7 @@ class FashionTask:
         return confusion_matrix(self.predict(outputs), targets["labels"], NUM_CLASSES)
 
     def loss_names(self) -> tuple[str, ...]:
-        """Keys of `loss`: the objective, and the plain NLL beside it when label smoothing is on."""
+        """Keys of `loss`: the objective, and the unsmoothed NLL beside it when label smoothing is on."""
         return ("loss", "nll") if self.config.label_smoothing > 0 else ("loss",)
 
     def metric_names(self) -> tuple[str, ...]:
@@ -114,4 +119,4 @@ class FashionTask:
         return out
 
 
-__all__ = ["FashionTask", "FashionTaskConfig", "PIXEL_MEAN", "PIXEL_STD", "per_class_metrics"]
+__all__ = ["FashionTask", "FashionTaskConfig", "PIXEL_MEAN", "PIXEL_STD", "mixed_cross_entropy", "per_class_metrics"]
