@@ -108,15 +108,17 @@ def test_cli_train_flags_reach_the_config(tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
-def test_interrupted_fashion_run_resumes_to_the_same_result(tmp_path, monkeypatch):
-    """Ctrl-C in epoch 2 leaves an 'interrupted' folder; --resume ends where an uninterrupted run ends."""
+@pytest.mark.parametrize("cutmix", [0.0, 0.5])
+def test_interrupted_fashion_run_resumes_to_the_same_result(tmp_path, monkeypatch, cutmix):
+    """Ctrl-C in epoch 2 leaves an 'interrupted' folder; --resume ends where an uninterrupted run ends (CutMix's
+    draws come from the run's generator too, so they resume with it)."""
     from lab28.errors import Lab28Error
     from lab28.workloads.classify.experiment import resume_fashion, run_fashion
     from lab28.workloads.classify.task import FashionTask
 
     data = write_fashion(tmp_path / "data")
     cfg = tiny_config(data)
-    cfg.train.epochs, cfg.tensorboard = 3, False
+    cfg.train.epochs, cfg.tensorboard, cfg.augment.cutmix = 3, False, cutmix
     reference = run_fashion(cfg, tmp_path, "reference", draw_figures=False)
     original, calls = FashionTask.prepare_batch, {"n": 0}
 
