@@ -1,4 +1,4 @@
-"""Batched augmentation building blocks shared by the workloads: per-image random subsets, random erasing."""
+"""Batched augmentation building blocks shared by the workloads: random subsets, rectangles, random erasing."""
 
 from __future__ import annotations
 
@@ -44,6 +44,15 @@ def pick(n: int, p: float, device, generator) -> torch.Tensor:
     return torch.rand(n, device=device, generator=generator) < p
 
 
+def rectangle_mask(top: torch.Tensor, bottom: torch.Tensor, left: torch.Tensor, right: torch.Tensor,
+                   h: int, w: int) -> torch.Tensor:
+    """n x h x w bool, True inside each image's rectangle rows [top, bottom) and columns [left, right)."""
+    rows = torch.arange(h, device=top.device).view(1, h, 1)
+    cols = torch.arange(w, device=top.device).view(1, 1, w)
+    return ((rows >= top.view(-1, 1, 1)) & (rows < bottom.view(-1, 1, 1))
+            & (cols >= left.view(-1, 1, 1)) & (cols < right.view(-1, 1, 1)))
+
+
 def random_erase(images, counts, p=1.0, area=(0.01, 0.05), generator=None):
     """Zero one random rectangle per chosen image. Small areas only: a large one could erase a shape
     and make the counts wrong."""
@@ -57,11 +66,5 @@ def random_erase(images, counts, p=1.0, area=(0.01, 0.05), generator=None):
     ew = (frac * h * w / ratio).sqrt().clamp(1, w).round()
     top = (torch.rand(n, device=dev, generator=generator) * (h - eh + 1)).floor()
     left = (torch.rand(n, device=dev, generator=generator) * (w - ew + 1)).floor()
-    rows = torch.arange(h, device=dev).view(1, h, 1)
-    cols = torch.arange(w, device=dev).view(1, 1, w)
-    inside = (
-        (rows >= top.view(-1, 1, 1)) & (rows < (top + eh).view(-1, 1, 1))
-        & (cols >= left.view(-1, 1, 1)) & (cols < (left + ew).view(-1, 1, 1))
-    )
-    erase = (inside & mask.view(-1, 1, 1)).unsqueeze(1)
+    erase = (rectangle_mask(top, top + eh, left, left + ew, h, w) & mask.view(-1, 1, 1)).unsqueeze(1)
     return images.masked_fill(erase, 0.0), counts

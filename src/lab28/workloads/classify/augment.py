@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lab28.augment_ops import Augmentation, pick, random_erase
+from lab28.augment_ops import Augmentation, pick, random_erase, rectangle_mask
 
 
 @dataclass
@@ -134,10 +134,7 @@ def cutmix_boxes(n: int, h: int, w: int, p: float, generator=None, device=None):
     half_h, half_w = (cut * h / 2).round(), (cut * w / 2).round()
     top, bottom = (cy - half_h).round().clamp(0, h), (cy + half_h).round().clamp(0, h)
     left, right = (cx - half_w).round().clamp(0, w), (cx + half_w).round().clamp(0, w)
-    rows = torch.arange(h, device=device).view(1, h, 1)
-    cols = torch.arange(w, device=device).view(1, 1, w)
-    inside = ((rows >= top.view(-1, 1, 1)) & (rows < bottom.view(-1, 1, 1))
-              & (cols >= left.view(-1, 1, 1)) & (cols < right.view(-1, 1, 1)) & mask.view(-1, 1, 1))
+    inside = rectangle_mask(top, bottom, left, right, h, w) & mask.view(-1, 1, 1)
     own_weight = 1.0 - inside.flatten(1).float().mean(dim=1)
     return inside.unsqueeze(1), own_weight
 

@@ -32,7 +32,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     "rotate-degrees": ("augment.rotate_degrees", "max rotation angle (degrees)"),
     "translate": ("augment.translate", "shift probability per image"),
     "translate-pixels": ("augment.translate_pixels", "max shift per axis (pixels)"),
-    "cutmix": ("augment.cutmix", "CutMix probability per image: paste a rectangle of another image, labels mixed by area"),
+    "cutmix": ("augment.cutmix", "CutMix probability per image: a rectangle of another image, labels mixed by area"),
     "tensorboard": ("tensorboard", "write TensorBoard event files into RUN/tensorboard (true/false)"),
 }
 FLAGS.update(TRAIN_FLAGS)  # epochs, batch size, optimizer, ... shared with every workload
