@@ -18,7 +18,8 @@ VARIANT is one of:
   orientation at 7x7 instead of 48 (530k weights with a hidden layer of 256, 0.87x its training speed);
   `-local48-` and `-local96-` add a pointwise (1x1) group convolution of 48 or 96 filters per orientation and a
   ReLU at 7x7 before the mean over positions (GroupCountingBackbone's `pointwise`; local48 is the package's
-  counting-resnet-p4-local).
+  counting-resnet-p4-local); `-local48-lift9-` is local48 with 9x9 filters in its first layer instead of 3x3, as
+  large as a GSN shape (GroupCountingBackbone's `lift_kernel`).
 `--set` passes any other config value to the run (`--set model.hidden=256`, `--set task.lam=1`).
 The base design (`--preset free --model counting-resnet`) has one residual block per resolution (488k, 36M).
 
@@ -91,6 +92,9 @@ TURN_SYMMETRIC = {
         lambda: GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True, pointwise=48),
     "p4-exact-wide-fullres-local96-turn-heads":
         lambda: GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True, pointwise=96),
+    "p4-exact-wide-fullres-local48-lift9-turn-heads":
+        lambda: GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True, pointwise=48,
+                                      lift_kernel=9),
 }
 
 

@@ -194,17 +194,20 @@ def test_symmetries_of_the_grid_compose_as_the_dihedral_group():
 
 @pytest.mark.parametrize("group", ["p4", "d4"])
 @pytest.mark.parametrize("pool_first", [False, True])
-def test_group_convolutions_permute_their_orientations_with_the_image(group, pool_first):
+@pytest.mark.parametrize("lift_kernel", [3, 9])
+def test_group_convolutions_permute_their_orientations_with_the_image(group, pool_first, lift_kernel):
     """Transforming the image by a symmetry k moves the pooled feature of orientation g to orientation k g, in
     training mode (BatchNorm on the batch) and in evaluation mode, with a residual block at every stage. Strided
     convolutions keep this exactly only on odd-sized maps (29x29); halving by a 2x2 average first (`pool_first`)
-    keeps it on the real 28x28 images."""
+    keeps it on the real 28x28 images. A larger first filter (`lift_kernel`) turns about its centre too."""
     from lab28.workloads.gsn.counting_resnet import (GROUPS, GroupCountingBackbone, _compose_symmetries, _inverse,
                                                      transform)
 
     torch.manual_seed(0)
     elements = GROUPS[group]
-    backbone = GroupCountingBackbone((2, 3, 4), blocks=(1, 1, 1), group=group, pool_first=pool_first).double()
+    backbone = GroupCountingBackbone((2, 3, 4), blocks=(1, 1, 1), group=group, pool_first=pool_first,
+                                     lift_kernel=lift_kernel).double()
+    assert backbone.layers[0].weight.shape[-2:] == (lift_kernel, lift_kernel)
 
     def worst_miss(size: int) -> float:
         x = torch.rand(3, 1, size, size, dtype=torch.float64)

@@ -169,10 +169,15 @@ class GroupCountingBackbone(nn.Module):
     `pointwise` > 0 adds a 1x1 group convolution of that many filters per orientation and a ReLU at 7x7, before the
     mean over positions: counting is a sum of local evidence, and without it what a position says about "one more
     circle here" must be a linear function of its features, since the heads' non-linearity comes after the sum. A
-    1x1 filter turns into itself, so the backbone stays exactly as equivariant as without it."""
+    1x1 filter turns into itself, so the backbone stays exactly as equivariant as without it.
+
+    `lift_kernel` is the size of the first convolution's filters (odd, so that a centred filter turns into itself).
+    GSN shapes are fixed stamps 7-11 pixels across, so a 9x9 first filter could match a whole shape where a 3x3 one
+    sees a corner; it learnt less per image than 3x3 in a probe (docs/gsn.md, "A whole shape in the first filter"),
+    and every registered model keeps 3."""
 
     def __init__(self, filters: tuple[int, int, int] = (8, 16, 32), blocks: tuple[int, int, int] = (0, 1, 1),
-                 group: str = "p4", pool_first: bool = False, pointwise: int = 0):
+                 group: str = "p4", pool_first: bool = False, pointwise: int = 0, lift_kernel: int = 3):
         super().__init__()
         self.features = (pointwise or filters[-1]) * len(GROUPS[group])
 
@@ -182,7 +187,8 @@ class GroupCountingBackbone(nn.Module):
         layers, channels_in = [], 1
         for stage, (width, count) in enumerate(zip(filters, blocks)):
             first = stage == 0
-            layers += [conv(channels_in, width, lifting=first, stride=1 if first else 2), nn.ReLU()]
+            layers += [conv(channels_in, width, lifting=first, stride=1 if first else 2,
+                            kernel_size=lift_kernel if first else 3), nn.ReLU()]
             layers += [ResidualBlock(width, conv=conv) for _ in range(count)]
             channels_in = width
         if pointwise:
