@@ -171,10 +171,11 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
         # 20,000 fresh synthetic scenes right against counting-resnet-p4-symmetric's 0.960-0.961, at 0.96x the
         # training speed; on the 1,000 real validation rows the two are level (docs/gsn.md, "Local evidence before
         # the pool").
-        # 48 epochs take 65-71 minutes on both cores of a 2-core Xeon with AVX512-BF16 units in bf16 (precision
-        # auto), within a 90-minute budget with a margin for slower CPUs; a CPU without bf16 units runs fp32,
-        # several times slower, and `--model counting-resnet-p4 --hidden 0 --epochs 24` is the quicker free recipe
-        # there. Adam at 6e-3 sits between the recipe probes' 4e-3 and 8e-3, both ahead of 2e-3; the weight average
+        # 48 epochs take 65-71 minutes on both cores of a 2-core Xeon with AVX512-BF16 and AMX units in bf16
+        # (precision auto), within the 90-minute budget; a 2-core EPYC with AVX512-BF16 but no AMX is bound by the
+        # convolutions' arithmetic and takes nearly two hours (docs/gsn.md), and a CPU without bf16 units runs fp32,
+        # several times slower: `--epochs` shortens the schedule there, and `--model counting-resnet-p4 --hidden 0
+        # --epochs 24` is the quicker free recipe. Adam at 6e-3 sits between the recipe probes' 4e-3 and 8e-3, both ahead of 2e-3; the weight average
         # spans ~500 steps of batch 128, a few epochs' worth of the quick preset's 0.99.
         cfg.model.name = "counting-resnet-p4-local"
         cfg.model.hidden = 256
