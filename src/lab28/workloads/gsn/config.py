@@ -175,8 +175,9 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
         # (precision auto), within the 90-minute budget; a 2-core EPYC with AVX512-BF16 but no AMX is bound by the
         # convolutions' arithmetic and takes nearly two hours (docs/gsn.md), and a CPU without bf16 units runs fp32,
         # several times slower: `--epochs` shortens the schedule there, and `--model counting-resnet-p4 --hidden 0
-        # --epochs 24` is the quicker free recipe. Adam at 6e-3 sits between the recipe probes' 4e-3 and 8e-3, both ahead of 2e-3; the weight average
-        # spans ~500 steps of batch 128, a few epochs' worth of the quick preset's 0.99.
+        # --epochs 24` is the quicker free recipe. Adam at 6e-3 sits between the recipe probes' 4e-3 and 8e-3, both
+        # ahead of 2e-3; the weight average spans ~500 steps of batch 128, a few epochs' worth of the quick preset's
+        # 0.99.
         cfg.model.name = "counting-resnet-p4-local"
         cfg.model.hidden = 256
         _train_on_fresh_images(cfg, per_epoch=50_000, epochs=48, lr=6e-3)
