@@ -19,7 +19,10 @@ VARIANT is one of:
   `-local48-` and `-local96-` add a pointwise (1x1) group convolution of 48 or 96 filters per orientation and a
   ReLU at 7x7 before the mean over positions (GroupCountingBackbone's `pointwise`; local48 is the package's
   counting-resnet-p4-local); `-local48-lift9-` is local48 with 9x9 filters in its first layer instead of 3x3, as
-  large as a GSN shape (GroupCountingBackbone's `lift_kernel`).
+  large as a GSN shape (GroupCountingBackbone's `lift_kernel`); `-local48-context-` lets that pointwise layer read
+  the image's mean features beside each position's (ContextPointwise), and `-local48-gate-` scales the 7x7 maps
+  before it by gates computed from the mean features (ContextGate, squeeze-and-excitation): every image holds
+  exactly two kinds, so what a fragment adds to a count may depend on which kinds the whole image shows.
 `--set` passes any other config value to the run (`--set model.hidden=256`, `--set task.lam=1`).
 The base design (`--preset free --model counting-resnet`) has one residual block per resolution (488k, 36M).
 
@@ -38,11 +41,13 @@ from __future__ import annotations
 import argparse
 import json
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 import lab28
 from lab28.models.registry import register_model
-from lab28.workloads.gsn.counting_resnet import (GroupCountingBackbone, ResidualBlock,
+from lab28.workloads.gsn.counting_resnet import (GroupConv, GroupCountingBackbone, ResidualBlock,
                                                   TurnSymmetricClassifier, _conv_bn)
 from lab28.workloads.gsn.models import classifier_on
 
@@ -81,6 +86,46 @@ VARIANTS = {
         + _conv_relu(64, 128, 2) + [ResidualBlock(128)], 128),
 }
 
+class ContextPointwise(nn.Module):
+    """The pointwise layer before the pool, reading each position's features beside the image's mean features:
+    relu(W_local x + W_context mean(x)), so what a position adds to a count can depend on which kinds the whole
+    image shows (every image holds exactly two). The mean of an equivariant map turns with it, so this stays exactly
+    equivariant; concatenating two maps laid out as 4c + g keeps that layout."""
+
+    def __init__(self, channels: int, filters: int):
+        super().__init__()
+        self.conv = GroupConv(2 * channels, filters, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        context = x.mean(dim=(2, 3), keepdim=True).expand_as(x)
+        return F.relu(self.conv(torch.cat([x, context], dim=1)))
+
+
+class ContextGate(nn.Module):
+    """Squeeze-and-excitation in quarter-turn form: each (filter, orientation) map is scaled by a gate in (0, 1)
+    computed from the image's mean features by two pointwise group convolutions, which turn with the image."""
+
+    def __init__(self, channels: int, reduced: int):
+        super().__init__()
+        self.squeeze, self.excite = GroupConv(channels, reduced, kernel_size=1), GroupConv(reduced, channels,
+                                                                                           kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = x.mean(dim=(2, 3), keepdim=True)
+        return x * torch.sigmoid(self.excite(F.relu(self.squeeze(pooled))))
+
+
+def _with_context(kind: str) -> GroupCountingBackbone:
+    """counting-resnet-p4-local's backbone whose pointwise layer sees the image's mean features (`concat`), or
+    whose 7x7 maps are gated by them before it (`gate`)."""
+    backbone = GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True)
+    if kind == "concat":
+        backbone.layers.append(ContextPointwise(48, 48))
+    else:
+        backbone.layers.extend([ContextGate(48, 12), GroupConv(48, 48, kernel_size=1), nn.ReLU()])
+    return backbone
+
+
 # The same backbones read by heads that see the pooled features in all four orientations (the network's answer
 # turns with the image; lab28.workloads.gsn.counting_resnet.TurnSymmetricClassifier).
 TURN_SYMMETRIC = {
@@ -95,6 +140,8 @@ TURN_SYMMETRIC = {
     "p4-exact-wide-fullres-local48-lift9-turn-heads":
         lambda: GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True, pointwise=48,
                                       lift_kernel=9),
+    "p4-exact-wide-fullres-local48-context-turn-heads": lambda: _with_context("concat"),
+    "p4-exact-wide-fullres-local48-gate-turn-heads": lambda: _with_context("gate"),
 }
 
 
