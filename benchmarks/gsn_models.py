@@ -34,7 +34,8 @@ from lab28.workloads.gsn.task import GSNTask
 
 PRESET_OF_MODEL = {"shape-classifier": "lab", "compact-cnn": "quick", "counting-resnet": "free",
                    "counting-resnet-p4": "free", "counting-resnet-p4-fullres": "free",
-                   "counting-resnet-p4-symmetric": "free", "counting-resnet-p4-local": "free"}
+                   "counting-resnet-p4-symmetric": "free", "counting-resnet-p4-local": "free",
+                   "counting-resnet-p4-gated": "free"}
 
 
 def eval_throughput(model, task, images, counts, train_config, device) -> float:

@@ -21,8 +21,9 @@ VARIANT is one of:
   counting-resnet-p4-local); `-local48-lift9-` is local48 with 9x9 filters in its first layer instead of 3x3, as
   large as a GSN shape (GroupCountingBackbone's `lift_kernel`); `-local48-context-` lets that pointwise layer read
   the image's mean features beside each position's (ContextPointwise), and `-local48-gate-` scales the 7x7 maps
-  before it by gates computed from the mean features (ContextGate, squeeze-and-excitation): every image holds
-  exactly two kinds, so what a fragment adds to a count may depend on which kinds the whole image shows.
+  before it by gates computed from the mean features (GroupCountingBackbone's `context_gate`,
+  squeeze-and-excitation): every image holds exactly two kinds, so what a fragment adds to a count may depend on
+  which kinds the whole image shows.
 `--set` passes any other config value to the run (`--set model.hidden=256`, `--set task.lam=1`).
 The base design (`--preset free --model counting-resnet`) has one residual block per resolution (488k, 36M).
 
@@ -101,28 +102,10 @@ class ContextPointwise(nn.Module):
         return F.relu(self.conv(torch.cat([x, context], dim=1)))
 
 
-class ContextGate(nn.Module):
-    """Squeeze-and-excitation in quarter-turn form: each (filter, orientation) map is scaled by a gate in (0, 1)
-    computed from the image's mean features by two pointwise group convolutions, which turn with the image."""
-
-    def __init__(self, channels: int, reduced: int):
-        super().__init__()
-        self.squeeze, self.excite = GroupConv(channels, reduced, kernel_size=1), GroupConv(reduced, channels,
-                                                                                           kernel_size=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = x.mean(dim=(2, 3), keepdim=True)
-        return x * torch.sigmoid(self.excite(F.relu(self.squeeze(pooled))))
-
-
-def _with_context(kind: str) -> GroupCountingBackbone:
-    """counting-resnet-p4-local's backbone whose pointwise layer sees the image's mean features (`concat`), or
-    whose 7x7 maps are gated by them before it (`gate`)."""
+def _with_context() -> GroupCountingBackbone:
+    """counting-resnet-p4-local's backbone whose pointwise layer sees the image's mean features."""
     backbone = GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True)
-    if kind == "concat":
-        backbone.layers.append(ContextPointwise(48, 48))
-    else:
-        backbone.layers.extend([ContextGate(48, 12), GroupConv(48, 48, kernel_size=1), nn.ReLU()])
+    backbone.layers.append(ContextPointwise(48, 48))
     return backbone
 
 
@@ -140,8 +123,10 @@ TURN_SYMMETRIC = {
     "p4-exact-wide-fullres-local48-lift9-turn-heads":
         lambda: GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True, pointwise=48,
                                       lift_kernel=9),
-    "p4-exact-wide-fullres-local48-context-turn-heads": lambda: _with_context("concat"),
-    "p4-exact-wide-fullres-local48-gate-turn-heads": lambda: _with_context("gate"),
+    "p4-exact-wide-fullres-local48-context-turn-heads": _with_context,
+    "p4-exact-wide-fullres-local48-gate-turn-heads":  # the package's counting-resnet-p4-gated
+        lambda: GroupCountingBackbone(filters=(12, 24, 48), blocks=(1, 1, 1), pool_first=True, pointwise=48,
+                                      context_gate=12),
 }
 
 

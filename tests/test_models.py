@@ -69,7 +69,7 @@ def test_a_model_of_another_workload_is_refused(asked, workload):
 
 
 def test_unknown_model_lists_the_choices():
-    with pytest.raises(Lab28Error, match="unknown model 'resnet-9000'; choose one of: compact-cnn, counting-resnet, counting-resnet-p4, counting-resnet-p4-fullres, counting-resnet-p4-local, counting-resnet-p4-symmetric, shape-classifier"):
+    with pytest.raises(Lab28Error, match="unknown model 'resnet-9000'; choose one of: compact-cnn, counting-resnet, counting-resnet-p4, counting-resnet-p4-fullres, counting-resnet-p4-gated, counting-resnet-p4-local, counting-resnet-p4-symmetric, shape-classifier"):
         create_model("resnet-9000", workload="gsn")
 
 
@@ -176,6 +176,31 @@ def test_counting_resnet_p4_local_adds_a_pointwise_layer_before_the_pool_and_sti
         assert worst_turn_miss(local) < 1e-5, mode
 
 
+def test_counting_resnet_p4_gated_gates_its_last_maps_by_the_whole_image_and_still_turns_with_it():
+    """counting-resnet-p4-local plus two pointwise group convolutions on the image's mean features (48 -> 12 -> 48
+    filters per orientation, each with BatchNorm) whose sigmoid scales the 7x7 maps: exactly that many more weights;
+    the gates depend on the whole image, so changing one corner of it changes what the other corner's maps pass on;
+    and a turned image still gets the permuted answer in both modes."""
+    from lab28.workloads.gsn.counting_resnet import ContextGate
+
+    torch.manual_seed(0)
+    gated = create_model("counting-resnet-p4-gated", workload="gsn", hidden=16).double()
+    local = create_model("counting-resnet-p4-local", workload="gsn", hidden=16)
+    assert count_parameters(gated) - count_parameters(local) == 48 * 4 * 12 + 2 * 12 + 12 * 4 * 48 + 2 * 48
+    gate = next(m for m in gated.backbone.layers if isinstance(m, ContextGate))
+    x = torch.rand(2, 192, 7, 7, dtype=torch.float64)
+    changed = x.clone()
+    changed[:, :, 0, 0] += 5.0  # one position of the top-left corner
+    gate.eval()
+    corner = (slice(None), slice(None), 6, 6)  # the bottom-right position, whose own features are unchanged
+    ratio = gate(x)[corner] / x[corner]
+    assert ((ratio > 0) & (ratio < 1)).all()  # a gate in (0, 1) per (filter, orientation)
+    assert not torch.allclose(gate(changed)[corner], gate(x)[corner])
+    for mode in ("train", "eval"):
+        getattr(gated, mode)()
+        assert worst_turn_miss(gated) < 1e-5, mode
+
+
 def test_symmetries_of_the_grid_compose_as_the_dihedral_group():
     """`transform` applies (mirror, turns); `_compose_symmetries(g, h)` must be the symmetry of doing h, then g, and
     `_inverse` must undo it. A wrong sign in the composition would build d4 filters that read the wrong input
@@ -195,18 +220,20 @@ def test_symmetries_of_the_grid_compose_as_the_dihedral_group():
 @pytest.mark.parametrize("group", ["p4", "d4"])
 @pytest.mark.parametrize("pool_first", [False, True])
 @pytest.mark.parametrize("lift_kernel", [3, 9])
-def test_group_convolutions_permute_their_orientations_with_the_image(group, pool_first, lift_kernel):
+@pytest.mark.parametrize("context_gate", [0, 2])
+def test_group_convolutions_permute_their_orientations_with_the_image(group, pool_first, lift_kernel, context_gate):
     """Transforming the image by a symmetry k moves the pooled feature of orientation g to orientation k g, in
     training mode (BatchNorm on the batch) and in evaluation mode, with a residual block at every stage. Strided
     convolutions keep this exactly only on odd-sized maps (29x29); halving by a 2x2 average first (`pool_first`)
-    keeps it on the real 28x28 images. A larger first filter (`lift_kernel`) turns about its centre too."""
+    keeps it on the real 28x28 images. A larger first filter (`lift_kernel`) turns about its centre too, and gates
+    computed from the mean features (`context_gate`) move with them."""
     from lab28.workloads.gsn.counting_resnet import (GROUPS, GroupCountingBackbone, _compose_symmetries, _inverse,
                                                      transform)
 
     torch.manual_seed(0)
     elements = GROUPS[group]
     backbone = GroupCountingBackbone((2, 3, 4), blocks=(1, 1, 1), group=group, pool_first=pool_first,
-                                     lift_kernel=lift_kernel).double()
+                                     lift_kernel=lift_kernel, context_gate=context_gate).double()
     assert backbone.layers[0].weight.shape[-2:] == (lift_kernel, lift_kernel)
 
     def worst_miss(size: int) -> float:

@@ -341,7 +341,7 @@ def test_files_respect_the_umask(tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["train", *QUICK, "--model", "simple-cnn"], "model 'simple-cnn' (a classify model) is not a gsn model; choose one of: compact-cnn, counting-resnet, counting-resnet-p4, counting-resnet-p4-fullres, counting-resnet-p4-local, counting-resnet-p4-symmetric, shape-classifier"),
+    (["train", *QUICK, "--model", "simple-cnn"], "model 'simple-cnn' (a classify model) is not a gsn model; choose one of: compact-cnn, counting-resnet, counting-resnet-p4, counting-resnet-p4-fullres, counting-resnet-p4-gated, counting-resnet-p4-local, counting-resnet-p4-symmetric, shape-classifier"),
     (["fashion", "train", "--model", "shape-classifier"], "choose one of: gated-cnn, simple-cnn, small-resnet, spatial-attention-cnn"),
 ])
 def test_a_model_of_another_workload_is_a_one_line_error(tmp_path, capsys, args, fragment):

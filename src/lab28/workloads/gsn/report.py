@@ -138,7 +138,9 @@ MODEL_NOTES = {"shape-classifier": "the lab's fixed backbone with our heads",
                "counting-resnet-p4-symmetric": "lab28's free architecture: counting-resnet-p4-fullres with its heads "
                                                "read in all four orientations, so its answer turns with the image",
                "counting-resnet-p4-local": "lab28's free architecture: counting-resnet-p4-symmetric with a pointwise "
-                                           "layer that reads each position's features before they are summed"}
+                                           "layer that reads each position's features before they are summed",
+               "counting-resnet-p4-gated": "lab28's free architecture: counting-resnet-p4-local with its last maps "
+                                           "gated by the whole image's mean features"}
 
 
 def model_line(configs: dict[str, dict]) -> list[str]:
