@@ -269,8 +269,8 @@ def test_models_and_data_sets():
     assert lab28.list_models("fashion-mnist") == lab28.list_models("classify") == sorted(
         ["simple-cnn", "small-resnet", "spatial-attention-cnn", "gated-cnn"])
     assert "shape-classifier" in lab28.list_models() and lab28.list_models("gsn") == [
-        "compact-cnn", "counting-resnet", "counting-resnet-p4", "counting-resnet-p4-fullres", "counting-resnet-p4-gated",
-        "counting-resnet-p4-local", "counting-resnet-p4-symmetric", "shape-classifier"]
+        "compact-cnn", "counting-resnet", "counting-resnet-p4", "counting-resnet-p4-fullres",
+        "counting-resnet-p4-gated", "counting-resnet-p4-local", "counting-resnet-p4-symmetric", "shape-classifier"]
     with pytest.raises(Lab28Error, match="unknown workload or data set"):
         lab28.list_models("cifar")
 
