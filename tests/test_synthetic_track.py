@@ -160,7 +160,7 @@ def test_the_report_names_the_track_and_shows_the_gap(small_gsn, tmp_path):
     assert "## Sim-to-real gap (synthetic track)" in report and (suite / "figures" / "sim_to_real_gap.png").is_file()
 
 
-def test_the_free_preset_trains_counting_resnet_p4_local_on_the_synthetic_track(small_gsn, tmp_path):
+def test_the_free_preset_trains_counting_resnet_p4_gated_on_the_synthetic_track(small_gsn, tmp_path):
     """`--preset free`: lab28's own architecture on fresh synthetic images with a tenth of real ones; a short
     version of it learns (the training loss drops) and validates on the real rows."""
     out = tmp_path / "runs"
@@ -168,7 +168,7 @@ def test_the_free_preset_trains_counting_resnet_p4_local_on_the_synthetic_track(
                  "256", "--synth-val-size", "32", "--epochs", "3", "--threads", "1", "--device", "cpu",
                  "--out", str(out), "--name", "free"]) == 0
     config = json.loads((out / "free" / "config.json").read_text())
-    assert config["preset"] == "free" and config["model"]["name"] == "counting-resnet-p4-local"
+    assert config["preset"] == "free" and config["model"]["name"] == "counting-resnet-p4-gated"
     assert config["model"]["hidden"] == 256
     assert config["data"]["track"] == "synthetic" and config["data"]["real_fraction"] == 0.1
     rows = _metrics(out / "free")
@@ -180,7 +180,7 @@ def test_the_free_preset_trains_counting_resnet_p4_local_on_the_synthetic_track(
                  "--name", "protocol"]) == 0
     assert main(["report", str(out)]) == 0
     table = [line for line in (out / "report.md").read_text().splitlines() if line.startswith("| `")]
-    assert table[0].startswith("| `free` | synthetic | `counting-resnet-p4-local` | joint |")
+    assert table[0].startswith("| `free` | synthetic | `counting-resnet-p4-gated` | joint |")
     assert table[1].startswith("| `protocol` | protocol | `shape-classifier` | joint |")
 
 
