@@ -176,8 +176,8 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
         # one. On the same synthetic images as counting-resnet-p4-local's seed 3 its training loss was lower at every
         # epoch, at the same speed per epoch; it reached 0.971 top-1 on the real rows against 0.964, and 0.966 of 20,000
         # fresh synthetic scenes against 0.964 (one seed; docs/gsn.md, "The whole image as context").
-        # 48 epochs take 65-71 minutes on both cores of a 2-core Xeon with AVX512-BF16 and AMX units in bf16
-        # (precision auto), within the 90-minute budget; a 2-core EPYC with AVX512-BF16 but no AMX is bound by the
+        # 48 epochs of counting-resnet-p4-local take 65-71 minutes on both cores of a 2-core Xeon with AVX512-BF16
+        # and AMX units in bf16 (precision auto), within the 90-minute budget; a 2-core EPYC with AVX512-BF16 but no AMX is bound by the
         # convolutions' arithmetic and takes nearly two hours (docs/gsn.md), and a CPU without bf16 units runs fp32,
         # several times slower: `--epochs` shortens the schedule there, and `--model counting-resnet-p4 --hidden 0
         # --epochs 24` is the quicker free recipe. Adam at 6e-3 sits between the recipe probes' 4e-3 and 8e-3, both

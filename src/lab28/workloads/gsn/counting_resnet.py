@@ -30,13 +30,14 @@ orientation. About 309,000 weights and 114M multiply-adds per image.
 `counting-resnet-p4-symmetric` is counting-resnet-p4-fullres whose heads read the pooled features in all four
 orientations (TurnSymmetricClassifier), so that the answer, not only the features, turns with the image.
 
-`counting-resnet-p4-local` (the `free` preset's model, there with a hidden layer of 256 before the heads) is
-counting-resnet-p4-symmetric with a pointwise group convolution and ReLU before the pool (GroupCountingBackbone's
-`pointwise`): about 381,000 weights with that hidden layer.
+`counting-resnet-p4-local` (the `free` preset's model before the gate below) is counting-resnet-p4-symmetric with a
+pointwise group convolution and ReLU before the pool (GroupCountingBackbone's `pointwise`): about 381,000 weights
+with a hidden layer of 256.
 
-`counting-resnet-p4-gated` is counting-resnet-p4-local whose 7x7 maps are scaled, before the pointwise layer, by
-gates computed from the image's mean features (GroupCountingBackbone's `context_gate`, squeeze-and-excitation in
-quarter-turn form): about 386,000 weights with the hidden layer of 256, and the same multiply-adds within 0.1%.
+`counting-resnet-p4-gated` (the `free` preset's model, there with a hidden layer of 256 before the heads) is
+counting-resnet-p4-local whose 7x7 maps are scaled, before the pointwise layer, by gates computed from the image's
+mean features (GroupCountingBackbone's `context_gate`, squeeze-and-excitation in quarter-turn form): about 386,000
+weights with that hidden layer, and the same multiply-adds within 0.1%.
 """
 
 from __future__ import annotations
