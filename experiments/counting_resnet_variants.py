@@ -87,6 +87,7 @@ VARIANTS = {
         + _conv_relu(64, 128, 2) + [ResidualBlock(128)], 128),
 }
 
+
 class ContextPointwise(nn.Module):
     """The pointwise layer before the pool, reading each position's features beside the image's mean features:
     relu(W_local x + W_context mean(x)), so what a position adds to a count can depend on which kinds the whole

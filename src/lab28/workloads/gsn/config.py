@@ -172,10 +172,9 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
         # training speed; on the 1,000 real validation rows the two are level (docs/gsn.md, "Local evidence before
         # the pool").
         # counting-resnet-p4-gated scales the 7x7 maps before that layer by gates computed from the whole image's mean
-        # features: every image holds exactly two kinds, and the remaining errors are fragments counted to the wrong
-        # one. On the same synthetic images as counting-resnet-p4-local's seed 3 its training loss was lower at every
-        # epoch, at the same speed per epoch; it reached 0.971 top-1 on the real rows against 0.964, and 0.966 of 20,000
-        # fresh synthetic scenes against 0.964 (one seed; docs/gsn.md, "The whole image as context").
+        # features: every image holds exactly two kinds, and most remaining errors are fragments of overlapping shapes
+        # counted to the wrong one. On the same images it fits them better than counting-resnet-p4-local at the same
+        # cost per epoch (docs/gsn.md, "The whole image as context").
         # 48 epochs of counting-resnet-p4-local take 65-71 minutes on both cores of a 2-core Xeon with AVX512-BF16
         # and AMX units in bf16 (precision auto), within the 90-minute budget; a 2-core EPYC with AVX512-BF16 but no
         # AMX is bound by the convolutions' arithmetic and takes two hours or more (docs/gsn.md), and a CPU without
