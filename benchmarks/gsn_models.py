@@ -10,7 +10,7 @@ Timings of one run on one machine compare with each other, not with another mach
 `--compile` also times each model's step under torch.compile (the trainer's `--compile true`) and prints its ratio
 to the eager step measured just before it.
 
-    python benchmarks/gsn_models.py [--steps 40] [--threads N] [--compile]
+    python benchmarks/gsn_models.py [--steps 40] [--threads N] [--compile] [--models NAME ...]
 """
 
 from __future__ import annotations
@@ -55,13 +55,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="timed training steps per model")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--compile", action="store_true", help="also time each training step under torch.compile")
+    parser.add_argument("--models", nargs="+", choices=list(PRESET_OF_MODEL), default=list(PRESET_OF_MODEL),
+                        metavar="NAME", help="the models to time (default: all)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device("auto")
     images, counts = generated(max(2000, args.steps * 128), seed=0)
     results = {}
-    for name, preset_name in PRESET_OF_MODEL.items():
+    for name in args.models:
+        preset_name = PRESET_OF_MODEL[name]
         cfg = preset(preset_name, "joint")
         task = GSNTask(cfg.task, cfg.augment)
         # the preset's own model with its hidden layer; the others it can train, with the heads reading the features
@@ -88,7 +91,9 @@ def main() -> None:
         print(f"  {name:{width}s} {r['preset']:7s} {r['parameters']:11,d} {r['multiply_adds'] / 1e6:9.1f}M "
               f"{r['batch_size']:5d} {r['train_img_per_s']:12.1f} {r['eval_img_per_s']:11.1f}"
               + (f" {r['compiled_train_img_per_s']:13.1f} {r['compile_gain']:6.2f}x" if args.compile else ""))
-    save_result("gsn_models", {"models": results, "steps": args.steps})
+    # a subset is kept beside the whole table, not over it
+    save_result("gsn_models" if set(args.models) == set(PRESET_OF_MODEL) else "gsn_models-subset",
+                {"models": results, "steps": args.steps})
 
 
 if __name__ == "__main__":
