@@ -36,7 +36,7 @@ with a hidden layer of 256.
 
 `counting-resnet-p4-gated` (the `free` preset's model, there with a hidden layer of 256 before the heads) is
 counting-resnet-p4-local whose 7x7 maps are scaled, before the pointwise layer, by gates computed from the image's
-mean features (GroupCountingBackbone's `context_gate`, squeeze-and-excitation in quarter-turn form): about 386,000
+mean features (GroupCountingBackbone's `context_gate`, squeeze-and-excitation in quarter-turn form): about 385,000
 weights with that hidden layer, and the same multiply-adds within 0.1%.
 """
 
