@@ -32,27 +32,26 @@ from lab28.workloads.gsn.counting_resnet import GroupConv
 BATCH = 128
 
 
-def forward_on_rows(self: GroupConv, x: torch.Tensor) -> torch.Tensor:
-    """GroupConv.forward with its norm applied to the rows view of a channels_last map (the package's view else)."""
-    y = self.convolve(x, self.transformed_weight())
-    n, _, h, w = y.shape
+def normalise_rows(self: GroupConv, y: torch.Tensor) -> torch.Tensor:
+    """GroupConv.normalise on the rows view of a channels_last map (the package's own way on any other map)."""
     if not y.is_contiguous(memory_format=torch.channels_last):
-        return self.norm(y.reshape(n, self.channels_out, len(self.elements), h, w)).reshape(n, -1, h, w)
+        return PACKAGE_NORMALISE(self, y)
+    n, _, h, w = y.shape
     rows = y.permute(0, 2, 3, 1).reshape(n * h * w, self.channels_out, len(self.elements), 1, 1)
     return self.norm(rows).reshape(n, h, w, -1).permute(0, 3, 1, 2)
 
 
-PACKAGE_FORWARD = GroupConv.forward
+PACKAGE_NORMALISE = GroupConv.normalise
 
 
 def check_rows_view(model: torch.nn.Module, images: torch.Tensor) -> None:
     """The rows view normalises with the same statistics: the same training-mode outputs in fp32, to rounding."""
     outputs = []
-    for forward in (PACKAGE_FORWARD, forward_on_rows):
-        GroupConv.forward = forward
+    for normalise in (PACKAGE_NORMALISE, normalise_rows):
+        GroupConv.normalise = normalise
         with torch.no_grad():
             outputs.append(copy.deepcopy(model)(images)[0])
-    GroupConv.forward = PACKAGE_FORWARD
+    GroupConv.normalise = PACKAGE_NORMALISE
     difference = (outputs[0] - outputs[1]).abs().max().item()
     if difference > 1e-4:
         raise SystemExit(f"the rows view changes the outputs by {difference:.2g}")
@@ -75,7 +74,7 @@ def pass_ms(model: torch.nn.Module, images: torch.Tensor, precision: str, passes
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3, help="alternations of the two timings")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of the three timings, one after the other")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     args = parser.parse_args()
     if args.threads:
@@ -88,15 +87,16 @@ def main() -> None:
     images = torch.rand(BATCH, 1, 28, 28).to(memory_format=torch.channels_last)
     check_rows_view(model, images)
     norms = {layer: layer.norm for layer in model.modules() if isinstance(layer, GroupConv)}
-    variants = {"package": (PACKAGE_FORWARD, True), "rows": (forward_on_rows, True), "none": (PACKAGE_FORWARD, False)}
+    variants = {"package": (PACKAGE_NORMALISE, True), "rows": (normalise_rows, True),
+                "none": (PACKAGE_NORMALISE, False)}
     times = {name: [] for name in variants}
     for _ in range(args.repeats):
-        for name, (forward, with_norms) in variants.items():
-            GroupConv.forward = forward
+        for name, (normalise, with_norms) in variants.items():
+            GroupConv.normalise = normalise
             for layer, norm in norms.items():
                 layer.norm = norm if with_norms else torch.nn.Identity()
             times[name].append(pass_ms(model, images, precision))
-    GroupConv.forward = PACKAGE_FORWARD
+    GroupConv.normalise = PACKAGE_NORMALISE
     best = {name: min(values) for name, values in times.items()}
     print(f"{cfg.model.name}, batch {BATCH}, {precision}, {torch.get_num_threads()} CPU threads, forward + backward, "
           f"best of {args.repeats}:")
@@ -107,6 +107,7 @@ def main() -> None:
     save_result(f"norm_share-{torch.get_num_threads()}threads",
                 {"model": cfg.model.name, "batch": BATCH, "precision": precision, "ms": times,
                  "share_at_most": 1 - best["none"] / best["package"]})
+
 
 if __name__ == "__main__":
     main()

@@ -160,10 +160,13 @@ class GroupConv(nn.Module):
             stride = self.stride
         return F.conv2d(x, weight, stride=stride, padding=self.kernel_size // 2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.convolve(x, self.transformed_weight())
+    def normalise(self, y: torch.Tensor) -> torch.Tensor:
+        """The convolution's output normalised with statistics shared over each filter's orientations."""
         n, _, h, w = y.shape
         return self.norm(y.reshape(n, self.channels_out, len(self.elements), h, w)).reshape(n, -1, h, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.normalise(self.convolve(x, self.transformed_weight()))
 
 
 class ContextGate(nn.Module):
