@@ -177,11 +177,12 @@ def preset(name: str, setting: str = "joint") -> GSNRunConfig:
         # cost per epoch (docs/gsn.md, "The whole image as context").
         # 48 epochs of counting-resnet-p4-local take 65-71 minutes on both cores of a 2-core Xeon with AVX512-BF16
         # and AMX units in bf16 (precision auto), within the 90-minute budget; a 2-core EPYC with AVX512-BF16 but no
-        # AMX is bound by the convolutions' arithmetic and takes two hours or more (docs/gsn.md), and a CPU without
-        # bf16 units runs fp32, several times slower: `--epochs` shortens the schedule there, and `--model
-        # counting-resnet-p4 --hidden 0 --epochs 24` is the quicker free recipe. Adam at 6e-3 sits between the recipe
-        # probes' 4e-3 and 8e-3, both ahead of 2e-3; the weight average spans ~500 steps of batch 128, a few epochs'
-        # worth of the quick preset's 0.99.
+        # AMX takes two hours or more, where `--epochs 36` about fits the budget for half a point of accuracy on
+        # fresh synthetic scenes (docs/gsn.md, "36 epochs on a CPU without AMX"), and a CPU without bf16 units runs
+        # fp32, several times slower: `--epochs` shortens the schedule there, and `--model counting-resnet-p4
+        # --hidden 0 --epochs 24` is the quicker free recipe. Adam at 6e-3 sits between the recipe probes' 4e-3 and
+        # 8e-3, both ahead of 2e-3; the weight average spans ~500 steps of batch 128, a few epochs' worth of the
+        # quick preset's 0.99.
         cfg.model.name = "counting-resnet-p4-gated"
         cfg.model.hidden = 256
         _train_on_fresh_images(cfg, per_epoch=50_000, epochs=48, lr=6e-3)
