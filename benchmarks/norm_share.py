@@ -77,6 +77,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the three timings, one after the other")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = preset("free", "joint")
