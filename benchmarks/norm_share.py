@@ -1,4 +1,4 @@
-"""How much of the free GSN model's step do its batch norms take?
+"""How much of the free GSN model's step do its batch norms take, and can a compiled norm take less?
 
 Times the forward and backward pass of the `free` preset's model (counting-resnet-p4-gated, hidden 256) on a
 batch of 128, alternately in one process, in the precision `auto` picks:
@@ -7,6 +7,9 @@ batch of 128, alternately in one process, in the precision `auto` picks:
 - `rows`: the same BatchNorm3d on the (n * h * w, c, 4, 1, 1) rows that the package's channel order (4c + g) makes
   of a channels_last map: a view, no copies, and the output stays channels_last (the same statistics, so the same
   outputs to rounding);
+- `compiled`: the same statistics (each channel's mean and mean square over the batch and positions, pooled over
+  its four orientations) and one affine map, written in tensor operations on the channels_last map as it is and
+  compiled by torch.compile into fused loops: the one-pass kernel a user gets without writing C++;
 - `none`: each norm replaced by the identity. That model is not one to train: its difference to `package` is an
   upper bound on what a faster normalisation could save, the number that says whether writing one is worth it
   (docs/gsn.md, "On a CPU with bf16 units but no AMX").
@@ -21,6 +24,7 @@ import copy
 import time
 
 import torch
+import torch._dynamo
 
 from common import save_result
 
@@ -41,20 +45,56 @@ def normalise_rows(self: GroupConv, y: torch.Tensor) -> torch.Tensor:
     return self.norm(rows).reshape(n, h, w, -1).permute(0, 3, 1, 2)
 
 
+def shared_statistics_norm(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, orientations: int,
+                           eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """y normalised with each filter's statistics shared over its orientations (channel index
+    orientations * c + g), in fp32; also the batch mean and (biased) variance per filter."""
+    values = y.float()
+    mean = values.mean(dim=(0, 2, 3)).view(-1, orientations).mean(1)
+    variance = (values * values).mean(dim=(0, 2, 3)).view(-1, orientations).mean(1) - mean * mean
+    scale = weight * torch.rsqrt(variance + eps)
+    shift = bias - mean * scale
+    out = values * scale.repeat_interleave(orientations)[None, :, None, None] \
+        + shift.repeat_interleave(orientations)[None, :, None, None]
+    return out.to(y.dtype), mean, variance
+
+
+# Each layer's map has its own shape, and each shape compiles once.
+torch._dynamo.config.recompile_limit = 64
+compiled_norm = torch.compile(shared_statistics_norm, dynamic=False)
+
+
+def normalise_compiled(self: GroupConv, y: torch.Tensor) -> torch.Tensor:
+    """GroupConv.normalise by the compiled statistics, with BatchNorm's running averages kept up to date."""
+    norm = self.norm
+    if not norm.training:
+        return PACKAGE_NORMALISE(self, y)
+    out, mean, variance = compiled_norm(y, norm.weight, norm.bias, len(self.elements), norm.eps)
+    with torch.no_grad():
+        count = y.numel() / self.channels_out
+        norm.running_mean.lerp_(mean, norm.momentum)
+        norm.running_var.lerp_(variance * count / (count - 1), norm.momentum)
+        norm.num_batches_tracked.add_(1)
+    return out
+
+
 PACKAGE_NORMALISE = GroupConv.normalise
 
 
-def check_rows_view(model: torch.nn.Module, images: torch.Tensor) -> None:
-    """The rows view normalises with the same statistics: the same training-mode outputs in fp32, to rounding."""
-    outputs = []
-    for normalise in (PACKAGE_NORMALISE, normalise_rows):
+def check_same_outputs(model: torch.nn.Module, images: torch.Tensor) -> None:
+    """The rows view and the compiled statistics normalise as the package does: the same training-mode outputs in
+    fp32, to rounding."""
+    outputs = {}
+    for name, normalise in (("package", PACKAGE_NORMALISE), ("rows", normalise_rows),
+                            ("compiled", normalise_compiled)):
         GroupConv.normalise = normalise
         with torch.no_grad():
-            outputs.append(copy.deepcopy(model)(images)[0])
+            outputs[name] = copy.deepcopy(model)(images)[0]
     GroupConv.normalise = PACKAGE_NORMALISE
-    difference = (outputs[0] - outputs[1]).abs().max().item()
-    if difference > 1e-4:
-        raise SystemExit(f"the rows view changes the outputs by {difference:.2g}")
+    for name in ("rows", "compiled"):
+        difference = (outputs["package"] - outputs[name]).abs().max().item()
+        if difference > 1e-4:
+            raise SystemExit(f"the {name} variant changes the outputs by {difference:.2g}")
 
 
 def pass_ms(model: torch.nn.Module, images: torch.Tensor, precision: str, passes: int = 8) -> float:
@@ -74,7 +114,7 @@ def pass_ms(model: torch.nn.Module, images: torch.Tensor, precision: str, passes
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3, help="rounds of the three timings, one after the other")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of the four timings, one after the other")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     args = parser.parse_args()
     if args.repeats < 1:
@@ -87,10 +127,10 @@ def main() -> None:
     model = create_model(cfg.model.name, workload="gsn", hidden=cfg.model.hidden)
     model = model.to(memory_format=torch.channels_last).train()
     images = torch.rand(BATCH, 1, 28, 28).to(memory_format=torch.channels_last)
-    check_rows_view(model, images)
+    check_same_outputs(model, images)
     norms = {layer: layer.norm for layer in model.modules() if isinstance(layer, GroupConv)}
     variants = {"package": (PACKAGE_NORMALISE, True), "rows": (normalise_rows, True),
-                "none": (PACKAGE_NORMALISE, False)}
+                "compiled": (normalise_compiled, True), "none": (PACKAGE_NORMALISE, False)}
     times = {name: [] for name in variants}
     for _ in range(args.repeats):
         for name, (normalise, with_norms) in variants.items():
