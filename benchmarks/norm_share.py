@@ -9,7 +9,7 @@ batch of 128, alternately in one process, in the precision `auto` picks:
   outputs to rounding);
 - `compiled`: the same statistics (each channel's mean and mean square over the batch and positions, pooled over
   its four orientations) and one affine map, written in tensor operations on the channels_last map as it is and
-  compiled by torch.compile into fused loops: the one-pass kernel a user gets without writing C++;
+  compiled by torch.compile into fused loops, the way to a fused norm without writing C++;
 - `none`: each norm replaced by the identity. That model is not one to train: its difference to `package` is an
   upper bound on what a faster normalisation could save, the number that says whether writing one is worth it
   (docs/gsn.md, "On a CPU with bf16 units but no AMX").
