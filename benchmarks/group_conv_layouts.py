@@ -29,7 +29,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from common import save_result
+from common import save_result, update_running_statistics
 
 import lab28.workloads.gsn.counting_resnet as counting_resnet
 from lab28.models import create_model
@@ -75,11 +75,7 @@ def _norm_var_mean(conv, x):
         var_each, mean_each = (s.float() for s in torch.var_mean(y, dim=(0, 2, 3), correction=0))
         mean = mean_each.view(g, c).mean(0)
         var = (var_each + mean_each ** 2).view(g, c).mean(0) - mean ** 2
-        with torch.no_grad():
-            count = y.numel() / c
-            norm.running_mean.lerp_(mean, norm.momentum)
-            norm.running_var.lerp_(var * count / (count - 1), norm.momentum)
-            norm.num_batches_tracked.add_(1)
+        update_running_statistics(norm, mean, var, y.numel() / c)
     else:
         mean, var = norm.running_mean, norm.running_var
     scale = norm.weight * torch.rsqrt(var + norm.eps)

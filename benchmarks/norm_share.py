@@ -26,7 +26,7 @@ import time
 import torch
 import torch._dynamo
 
-from common import save_result
+from common import save_result, update_running_statistics
 
 from lab28.models import create_model
 from lab28.training.device import autocast, resolve_precision
@@ -70,11 +70,7 @@ def normalise_compiled(self: GroupConv, y: torch.Tensor) -> torch.Tensor:
     if not norm.training:
         return PACKAGE_NORMALISE(self, y)
     out, mean, variance = compiled_norm(y, norm.weight, norm.bias, len(self.elements), norm.eps)
-    with torch.no_grad():
-        count = y.numel() / self.channels_out
-        norm.running_mean.lerp_(mean, norm.momentum)
-        norm.running_var.lerp_(variance * count / (count - 1), norm.momentum)
-        norm.num_batches_tracked.add_(1)
+    update_running_statistics(norm, mean, variance, y.numel() / self.channels_out)
     return out
 
 
