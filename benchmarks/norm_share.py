@@ -115,6 +115,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    if args.threads < 0:
+        parser.error(f"--threads must be 0 (the default) or more, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = preset("free", "joint")
