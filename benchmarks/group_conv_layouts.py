@@ -33,7 +33,7 @@ from common import save_result, update_running_statistics
 
 import lab28.workloads.gsn.counting_resnet as counting_resnet
 from lab28.models import create_model
-from lab28.training.device import autocast, resolve_precision
+from lab28.training.device import autocast, resolve_precision, to_channels_last
 
 BATCH = 128
 
@@ -115,7 +115,7 @@ def step_throughput(model, precision: str, steps: int, profile: bool = False) ->
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(0)
     x = (torch.rand(BATCH, 1, 28, 28, generator=generator) > 0.7).float()
-    x = x.contiguous(memory_format=torch.channels_last)
+    x = to_channels_last(x)
     classes, counts = torch.randint(0, 135, (BATCH,), generator=generator), torch.rand(BATCH, 6, generator=generator)
 
     def step():
@@ -152,7 +152,7 @@ def main() -> None:
     torch.manual_seed(0)
     reference = create_model("counting-resnet-p4-symmetric", workload="gsn", hidden=256)
     reference = reference.to(memory_format=torch.channels_last).eval()
-    probe = torch.rand(8, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    probe = to_channels_last(torch.rand(8, 1, 28, 28))
     with torch.no_grad():
         expected = reference(probe)[0]
     print(f"{torch.get_num_threads()} threads, precision {precision}, batch {BATCH}, {args.steps} steps")

@@ -29,7 +29,7 @@ from common import gsn_folder, save_result, step_flops_per_image, sync
 from train_throughput import WARMUP_STEPS, gsn_workload, lab28_step
 
 from lab28.models import create_model
-from lab28.training.device import autocast, resolve_device, resolve_precision
+from lab28.training.device import autocast, resolve_device, resolve_precision, to_channels_last
 from lab28.training.optim import make_optimizer
 from lab28.training.trainer import run_epoch
 from lab28.workloads.gsn.config import preset
@@ -73,7 +73,7 @@ def time_bare(task, tc, x, targets, device, precision: str, steps: int) -> float
     model = create_model(MODEL).to(device).train()
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = to_channels_last(x)
     opt = make_optimizer(model, tc, device)
     for step in range(WARMUP_STEPS + steps):
         if step == WARMUP_STEPS:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from lab28.training.config import TrainConfig
-from lab28.training.device import autocast
+from lab28.training.device import autocast, to_channels_last
 
 WARMUP_STEPS = 3  # eager steps before capture: lazy initialisation (optimizer state, cuBLAS) must not be captured
 
@@ -109,7 +109,7 @@ class TrainStep:
         cfg = self.config
         x, t = self.task.prepare_batch(self.train_x[idx], self.train_y[idx], train=True, generator=self.generator)
         if cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+            x = to_channels_last(x)
         # The autocast weight cache would hand a captured graph stale casts: off whenever graphs are on.
         with autocast(self.device, self.precision, cache=not self.use_graph):
             out = self.model(x)

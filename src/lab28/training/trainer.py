@@ -22,7 +22,7 @@ from lab28.runinfo import peak_memory_mb, use_threads
 from lab28.training.averaging import WeightAverage
 from lab28.training.checkpoint import CHECKPOINT_FORMAT, CheckpointWriter, rng_state, set_rng_state
 from lab28.training.config import TrainConfig
-from lab28.training.device import autocast, resolve_device, resolve_precision
+from lab28.training.device import autocast, resolve_device, resolve_precision, to_channels_last
 from lab28.training.early_stopping import EarlyStopping
 from lab28.training.optim import current_lr, make_optimizer, make_scheduler, set_graph_mode
 from lab28.training.progress import early_stop_possible, epoch_line, legend
@@ -43,7 +43,7 @@ def predict_outputs(model, task, inputs, targets, config: TrainConfig, device, p
         sl = slice(start, start + config.eval_batch_size)
         x, t = task.prepare_batch(inputs[sl].to(device), targets[sl].to(device), train=False)
         if config.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+            x = to_channels_last(x)
         with autocast(device, precision):
             out = model(x)
         outs.append(tuple(o.float() for o in (out if isinstance(out, tuple) else (out,))))

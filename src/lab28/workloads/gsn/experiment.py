@@ -25,6 +25,7 @@ from lab28.io_utils import atomic_write_json, atomic_write_text
 from lab28.models import create_model
 from lab28.runs.files import write_matrix
 from lab28.runs.samples import SAMPLES_FILE, choose_rows, write_samples
+from lab28.training.device import to_channels_last
 from lab28.training.trainer import evaluate, metrics_from_outputs, predict_outputs
 
 
@@ -78,7 +79,7 @@ def activation_rates(model, task: GSNTask, images: torch.Tensor, counts: torch.T
     active = None
     for start in range(0, images.shape[0], batch):
         x, _ = task.prepare_batch(images[start:start + batch].to(device), counts[start:start + batch].to(device), False)
-        h = model.features(x.contiguous(memory_format=torch.channels_last)) > 0
+        h = model.features(to_channels_last(x)) > 0
         s = h.sum(dim=0)
         active = s if active is None else active + s
     return (active.double() / images.shape[0]).cpu()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from lab28.training.device import to_channels_last
 from lab28.workloads.gsn.augment import _compose
 from lab28.workloads.gsn.labels import HFLIP_PERM, NUM_CLASSES, ROT90_CCW_PERM, all_class_counts, encode_counts
 
@@ -59,7 +60,7 @@ class DihedralTTA(nn.Module):
         probs = torch.zeros(x.shape[0], NUM_CLASSES, device=x.device)
         counts = torch.zeros(x.shape[0], 6, device=x.device)
         for v, (k, flip, _) in enumerate(self.views):
-            log_probs, c = self.model(apply_view(x, k, flip).contiguous(memory_format=torch.channels_last))
+            log_probs, c = self.model(to_channels_last(apply_view(x, k, flip)))
             probs += log_probs.float().exp()[:, self.class_maps[v]]
             counts += c.float()[:, self.inverse_perms[v]]
         n = len(self.views)
