@@ -48,6 +48,7 @@ import torch.nn.functional as F
 
 from lab28.models.registry import register_model
 from lab28.workloads.gsn.models import ShapeClassifier, classifier_on, refuse_fc_init
+from lab28.workloads.gsn.orientation_norm import shared_batch_norm
 from lab28.workloads.gsn.tta import apply_view, dihedral_views, label_maps
 
 
@@ -118,10 +119,10 @@ class GroupConv(nn.Module):
     |group| * c + g): every filter is stored once and applied transformed by each g. For an input that already has
     the orientation axis (not `lifting`), the filter applied as g reads input orientation h where the stored
     filter reads g^-1 h. BatchNorm shares its statistics over the orientations, so the layer stays equivariant in
-    training mode too. Equivariance is exact at stride 1. A stride of 2 on an even-sized map samples a grid that a
-    turn or mirror moves by one pixel, so there it is approximate; `pool_first` halves the map with a 2x2 average
-    instead and then convolves at stride 1, which is exact (the 2x2 blocks of an even-sized map go to blocks) at
-    the same cost."""
+    training mode too (on the CPU computed by orientation_norm.shared_batch_norm, in the map's own layout).
+    Equivariance is exact at stride 1. A stride of 2 on an even-sized map samples a grid that a turn or mirror
+    moves by one pixel, so there it is approximate; `pool_first` halves the map with a 2x2 average instead and then
+    convolves at stride 1, which is exact (the 2x2 blocks of an even-sized map go to blocks) at the same cost."""
 
     def __init__(self, channels_in: int, channels_out: int, stride: int = 1, lifting: bool = False,
                  group: str = "p4", pool_first: bool = False, kernel_size: int = 3):
@@ -162,6 +163,9 @@ class GroupConv(nn.Module):
 
     def normalise(self, y: torch.Tensor) -> torch.Tensor:
         """The convolution's output normalised with statistics shared over each filter's orientations."""
+        if y.device.type == "cpu":
+            return shared_batch_norm(y, self.norm, len(self.elements))
+        # BatchNorm3d on the (n, filters, orientations, h, w) view: the same arithmetic, and on CUDA the way timed
         n, _, h, w = y.shape
         return self.norm(y.reshape(n, self.channels_out, len(self.elements), h, w)).reshape(n, -1, h, w)
 
