@@ -84,7 +84,8 @@ def autocast(device: torch.device, precision: str, cache: bool = True):
 
 def to_channels_last(x: torch.Tensor) -> torch.Tensor:
     """x with channels_last strides. For a batch of one-channel images both layouts count as contiguous, so
-    `x.contiguous(memory_format=torch.channels_last)` keeps the NCHW strides; from those the first convolution
-    writes NCHW, and every layer that keeps its input's layout stays in it (on a 2-core CPU that made the GSN free
-    model's training step 1.3x as long as on true channels_last strides: docs/benchmarks.md)."""
+    `x.contiguous(memory_format=torch.channels_last)` keeps the NCHW strides; from those, a first convolution whose
+    weight is built in the step (a group convolution's, with NCHW strides) writes NCHW, and every layer that keeps
+    its input's layout stays in it (on a 2-core CPU that made the GSN free model's training step about 1.15x as
+    long as on true channels_last strides: docs/benchmarks.md)."""
     return x.to(memory_format=torch.channels_last)

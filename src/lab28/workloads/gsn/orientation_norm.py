@@ -47,6 +47,7 @@ class _SharedBatchNorm(torch.autograd.Function):
                            False, 0.0, 0.0)
         ctx.save_for_backward(y, weight, mean, invstd)
         ctx.orientations = orientations
+        ctx.mark_non_differentiable(mean, variance)  # they only feed the running averages
         return out, mean, variance
 
     @staticmethod
@@ -95,5 +96,5 @@ def update_running_statistics(norm: nn.modules.batchnorm._BatchNorm, mean: torch
     with torch.no_grad():
         norm.num_batches_tracked.add_(1)
         momentum = norm.momentum if norm.momentum is not None else 1.0 / float(norm.num_batches_tracked)
-        norm.running_mean.lerp_(mean.detach(), momentum)
-        norm.running_var.lerp_(variance.detach() * count / (count - 1), momentum)
+        norm.running_mean.lerp_(mean, momentum)
+        norm.running_var.lerp_(variance * count / (count - 1), momentum)
