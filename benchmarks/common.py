@@ -64,16 +64,6 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def update_running_statistics(norm: torch.nn.modules.batchnorm._BatchNorm, mean: torch.Tensor,
-                               variance: torch.Tensor, count: float) -> None:
-    """What a BatchNorm layer's training step does to its running averages, for a norm computed outside it:
-    `mean` and the biased `variance` over `count` values per channel (the running variance is the unbiased one)."""
-    with torch.no_grad():
-        norm.running_mean.lerp_(mean, norm.momentum)
-        norm.running_var.lerp_(variance * count / (count - 1), norm.momentum)
-        norm.num_batches_tracked.add_(1)
-
-
 def step_flops_per_image(model: torch.nn.Module, x: torch.Tensor, loss_fn) -> dict[str, float]:
     """FLOPs per image of the forward pass and of forward + backward for the batch `x` (2 FLOPs per multiply-add),
     as PyTorch's FlopCounterMode counts the matrix products and convolutions the step really runs: the backward

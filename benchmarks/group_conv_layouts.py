@@ -1,10 +1,12 @@
 """Does the free model's step get faster if its group convolutions keep their activations channels_last?
 
 `GroupConv` (lab28.workloads.gsn.counting_resnet) orders its output channels as 4c + g (channel c, orientation g)
-and normalises them with BatchNorm3d on a (n, c, 4, h, w) view, so that the statistics are shared over the four
-orientations. That view copies the convolution's channels_last output into NCHW, so every activation of the
-backbone is NCHW and each convolution reorders its input back. Ordered orientation-major (g * C + c) instead, a
-channels_last map is physically (n, h, w, 4, C), which can be normalised per c without a copy, in three ways:
+and shares each filter's statistics over its four orientations. It used to normalise them with BatchNorm3d on a
+(n, c, 4, h, w) view, which copies the convolution's channels_last output into NCHW, so that every activation of
+the backbone was NCHW and each convolution reordered its input back; on the CPU it now keeps the layout
+(orientation_norm.shared_batch_norm), and `package` below times it so. Ordered orientation-major (g * C + c)
+instead, a channels_last map is physically (n, h, w, 4, C), which can be normalised per c without a copy, in three
+ways:
 
 - `batchnorm3d-cl3d`: BatchNorm3d on the (n, C, h, w, 4) view, which is channels_last_3d;
 - `batchnorm1d-rows`: batch_norm on the (n * h * w * 4, C) rows;
@@ -29,11 +31,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from common import save_result, update_running_statistics
+from common import save_result
 
 import lab28.workloads.gsn.counting_resnet as counting_resnet
 from lab28.models import create_model
 from lab28.training.device import autocast, resolve_precision, to_channels_last
+from lab28.workloads.gsn.orientation_norm import update_running_statistics
 
 BATCH = 128
 

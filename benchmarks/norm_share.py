@@ -1,18 +1,21 @@
-"""How much of the free GSN model's step do its batch norms take, and can a compiled norm take less?
+"""How much of the free GSN model's step do its batch norms take, and which way of computing them takes least?
 
 Times the forward and backward pass of the `free` preset's model (counting-resnet-p4-gated, hidden 256) on a
 batch of 128, alternately in one process, in the precision `auto` picks:
 
-- `package`: GroupConv as it is, BatchNorm3d on the (n, c, 4, h, w) view, which copies the channels_last map to NCHW;
+- `package`: GroupConv as it is: on the CPU, orientation_norm.shared_batch_norm, PyTorch's own batch-norm kernels
+  on the channels_last map as it is, with each filter's statistics pooled over its orientations;
+- `batchnorm3d`: BatchNorm3d on the (n, c, 4, h, w) view, which copies the channels_last map to NCHW (the
+  package's way before shared_batch_norm, and still its way on CUDA);
 - `rows`: the same BatchNorm3d on the (n * h * w, c, 4, 1, 1) rows that the package's channel order (4c + g) makes
   of a channels_last map: a view, no copies, and the output stays channels_last (the same statistics, so the same
   outputs to rounding);
 - `compiled`: the same statistics (each channel's mean and mean square over the batch and positions, pooled over
   its four orientations) and one affine map, written in tensor operations on the channels_last map as it is and
-  compiled by torch.compile into fused loops, the way to a fused norm without writing C++;
+  compiled by torch.compile into fused loops;
 - `none`: each norm replaced by the identity. That model is not one to train: its difference to `package` is an
-  upper bound on what a faster normalisation could save, the number that says whether writing one is worth it
-  (docs/gsn.md, "On a CPU with bf16 units but no AMX").
+  upper bound on what a faster normalisation could still save (docs/gsn.md, "On a CPU with bf16 units but no
+  AMX").
 
     python benchmarks/norm_share.py [--repeats 3] [--threads N]
 """
@@ -26,20 +29,27 @@ import time
 import torch
 import torch._dynamo
 
-from common import save_result, update_running_statistics
+from common import save_result
 
 from lab28.models import create_model
 from lab28.training.device import autocast, resolve_precision
 from lab28.workloads.gsn.config import preset
 from lab28.workloads.gsn.counting_resnet import GroupConv
+from lab28.workloads.gsn.orientation_norm import update_running_statistics
 
 BATCH = 128
 
 
+def normalise_batchnorm3d(self: GroupConv, y: torch.Tensor) -> torch.Tensor:
+    """GroupConv.normalise as BatchNorm3d on the (n, c, 4, h, w) view of the map."""
+    n, _, h, w = y.shape
+    return self.norm(y.reshape(n, self.channels_out, len(self.elements), h, w)).reshape(n, -1, h, w)
+
+
 def normalise_rows(self: GroupConv, y: torch.Tensor) -> torch.Tensor:
-    """GroupConv.normalise on the rows view of a channels_last map (the package's own way on any other map)."""
+    """GroupConv.normalise on the rows view of a channels_last map (BatchNorm3d's view on any other map)."""
     if not y.is_contiguous(memory_format=torch.channels_last):
-        return PACKAGE_NORMALISE(self, y)
+        return normalise_batchnorm3d(self, y)
     n, _, h, w = y.shape
     rows = y.permute(0, 2, 3, 1).reshape(n * h * w, self.channels_out, len(self.elements), 1, 1)
     return self.norm(rows).reshape(n, h, w, -1).permute(0, 3, 1, 2)
@@ -74,20 +84,24 @@ def normalise_compiled(self: GroupConv, y: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def normalise_none(self: GroupConv, y: torch.Tensor) -> torch.Tensor:
+    """No normalisation at all: the bound on what a faster norm could save, not a model to train."""
+    return y
+
+
 PACKAGE_NORMALISE = GroupConv.normalise
 
 
 def check_same_outputs(model: torch.nn.Module, images: torch.Tensor) -> None:
-    """The rows view and the compiled statistics normalise as the package does: the same training-mode outputs in
-    fp32, to rounding."""
+    """Every variant normalises as the package does: the same training-mode outputs in fp32, to rounding."""
     outputs = {}
-    for name, normalise in (("package", PACKAGE_NORMALISE), ("rows", normalise_rows),
-                            ("compiled", normalise_compiled)):
+    for name, normalise in (("package", PACKAGE_NORMALISE), ("batchnorm3d", normalise_batchnorm3d),
+                            ("rows", normalise_rows), ("compiled", normalise_compiled)):
         GroupConv.normalise = normalise
         with torch.no_grad():
             outputs[name] = copy.deepcopy(model)(images)[0]
     GroupConv.normalise = PACKAGE_NORMALISE
-    for name in ("rows", "compiled"):
+    for name in ("batchnorm3d", "rows", "compiled"):
         difference = (outputs["package"] - outputs[name]).abs().max().item()
         if difference > 1e-4:
             raise SystemExit(f"the {name} variant changes the outputs by {difference:.2g}")
@@ -126,23 +140,21 @@ def main() -> None:
     model = model.to(memory_format=torch.channels_last).train()
     images = torch.rand(BATCH, 1, 28, 28).to(memory_format=torch.channels_last)
     check_same_outputs(model, images)
-    norms = {layer: layer.norm for layer in model.modules() if isinstance(layer, GroupConv)}
-    variants = {"package": (PACKAGE_NORMALISE, True), "rows": (normalise_rows, True),
-                "compiled": (normalise_compiled, True), "none": (PACKAGE_NORMALISE, False)}
+    norm_count = sum(isinstance(layer, GroupConv) for layer in model.modules())
+    variants = {"package": PACKAGE_NORMALISE, "batchnorm3d": normalise_batchnorm3d, "rows": normalise_rows,
+                "compiled": normalise_compiled, "none": normalise_none}
     times = {name: [] for name in variants}
     for _ in range(args.repeats):
-        for name, (normalise, with_norms) in variants.items():
+        for name, normalise in variants.items():
             GroupConv.normalise = normalise
-            for layer, norm in norms.items():
-                layer.norm = norm if with_norms else torch.nn.Identity()
             times[name].append(pass_ms(model, images, precision))
     GroupConv.normalise = PACKAGE_NORMALISE
     best = {name: min(values) for name, values in times.items()}
     print(f"{cfg.model.name}, batch {BATCH}, {precision}, {torch.get_num_threads()} CPU threads, forward + backward, "
           f"best of {args.repeats}:")
     for name, ms in best.items():
-        print(f"  {name:8s} {ms:7.1f} ms  {best['package'] / ms:5.2f}x the package's speed")
-    print(f"  the {len(norms)} batch norms' share of the package's pass is at most "
+        print(f"  {name:11s} {ms:7.1f} ms  {best['package'] / ms:5.2f}x the package's speed")
+    print(f"  the {norm_count} batch norms' share of the package's pass is at most "
           f"{1 - best['none'] / best['package']:.0%}")
     save_result(f"norm_share-{torch.get_num_threads()}threads",
                 {"model": cfg.model.name, "batch": BATCH, "precision": precision, "ms": times,
