@@ -11,8 +11,9 @@ and keep it: per-channel statistics (batch_norm_update_stats), pooled over each 
 normalisation as an affine batch norm with those pooled statistics; in the backward, per-channel sums of the
 gradient and of the gradient times the normalised input (native_batch_norm_backward's weight and bias gradients),
 pooled again, and the input gradient as two affine batch norms. Written by hand as an autograd Function because
-autograd's own backward of these ops would keep the per-channel statistics apart; torch.compile's fused version of
-the same statistics was slower than BatchNorm3d (docs/gsn.md, "On a CPU with bf16 units but no AMX").
+autograd takes the statistics an affine batch norm is given as constants, where the training-mode gradient needs
+their dependence on the map; torch.compile's fused version of the same statistics was slower than BatchNorm3d
+(docs/gsn.md, "On a CPU with bf16 units but no AMX").
 """
 
 from __future__ import annotations
