@@ -40,10 +40,7 @@ from lab28.workloads.gsn.orientation_norm import update_running_statistics
 BATCH = 128
 
 
-def normalise_batchnorm3d(self: GroupConv, y: torch.Tensor) -> torch.Tensor:
-    """GroupConv.normalise as BatchNorm3d on the (n, c, 4, h, w) view of the map."""
-    n, _, h, w = y.shape
-    return self.norm(y.reshape(n, self.channels_out, len(self.elements), h, w)).reshape(n, -1, h, w)
+normalise_batchnorm3d = GroupConv.normalise_on_view
 
 
 def normalise_rows(self: GroupConv, y: torch.Tensor) -> torch.Tensor:

@@ -165,7 +165,11 @@ class GroupConv(nn.Module):
         """The convolution's output normalised with statistics shared over each filter's orientations."""
         if y.device.type == "cpu":
             return shared_batch_norm(y, self.norm, len(self.elements))
-        # BatchNorm3d on the (n, filters, orientations, h, w) view: the same arithmetic, and on CUDA the way timed
+        return self.normalise_on_view(y)  # the same arithmetic, and on CUDA the way timed
+
+    def normalise_on_view(self, y: torch.Tensor) -> torch.Tensor:
+        """normalise as BatchNorm3d on the (n, filters, orientations, h, w) view of the map, which copies a
+        channels_last map to NCHW."""
         n, _, h, w = y.shape
         return self.norm(y.reshape(n, self.channels_out, len(self.elements), h, w)).reshape(n, -1, h, w)
 
